@@ -1,0 +1,231 @@
+"""The auditable record of every case (SQLAlchemy 2.0 typed models).
+
+The schema is created and changed only through Alembic (``migrations/``);
+these models are what the migrations are generated from.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+Money = Numeric(18, 2)
+
+
+class UtcDateTimeType(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store aware UTC instants")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+UtcDateTime = UtcDateTimeType()
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Debtor(Base):
+    __tablename__ = "debtors"
+
+    debtor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    timezone: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(32), index=True)
+    age: Mapped[int] = mapped_column(Integer)
+    dialect: Mapped[str | None] = mapped_column(String(32))
+    monthly_disposable_income: Mapped[Decimal | None] = mapped_column(Money)
+    address: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(80), unique=True)
+    debtor_id: Mapped[str] = mapped_column(String(64), index=True)
+    contract_id: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_due: Mapped[Decimal] = mapped_column(Money)
+    outstanding: Mapped[Decimal] = mapped_column(Money)
+    due_date: Mapped[date] = mapped_column(Date)
+    grade: Mapped[str] = mapped_column(String(3))
+    stage: Mapped[str] = mapped_column(String(32), index=True)
+    team_id: Mapped[str | None] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(32), index=True)
+    limitation_expires_on: Mapped[date] = mapped_column(Date)
+    closed_reason: Mapped[str | None] = mapped_column(String(32))
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class CaseHistory(Base):
+    """One row per stage change of a case, as the workflow reported it."""
+
+    __tablename__ = "case_history"
+    __table_args__ = (UniqueConstraint("account_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(32))
+    grade: Mapped[str] = mapped_column(String(3))
+    outstanding: Mapped[Decimal] = mapped_column(Money)
+    paused_by: Mapped[list[str]] = mapped_column(JSON)
+    next_action: Mapped[str | None] = mapped_column(String(64))
+    next_action_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ContactAttempt(Base):
+    """Every contact attempt, exactly once (``idempotency_key`` = case, step, attempt)."""
+
+    __tablename__ = "contact_attempts"
+    __table_args__ = (
+        Index("ix_contact_attempts_debtor_day", "debtor_id", "local_date"),
+        Index("ix_contact_attempts_phone_day", "phone_hash", "local_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    debtor_id: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(32))
+    attempt_no: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(16))  # voice | human | letter
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    phone_masked: Mapped[str | None] = mapped_column(String(32))
+    team_id: Mapped[str | None] = mapped_column(String(64))
+    attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    local_date: Mapped[date] = mapped_column(Date)
+    local_time: Mapped[str] = mapped_column(String(8))
+    timezone: Mapped[str] = mapped_column(String(64))
+    # dialing (in flight) | answered | no_answer | delivered | blocked_compliance
+    outcome: Mapped[str] = mapped_column(String(24))
+    connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    promised_date: Mapped[date | None] = mapped_column(Date)
+    recording_ref: Mapped[str | None] = mapped_column(String(128))
+    retain_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    receipt_ref: Mapped[str | None] = mapped_column(String(128))
+    script_sha256: Mapped[str | None] = mapped_column(String(64))
+    transcript: Mapped[str | None] = mapped_column(Text)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ComplianceIncident(Base):
+    __tablename__ = "compliance_incidents"
+    __table_args__ = (UniqueConstraint("attempt_key", "source"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    attempt_key: Mapped[str] = mapped_column(String(160))
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    team_id: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))  # script | transcript
+    kinds: Mapped[list[str]] = mapped_column(JSON)
+    excerpt: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    payment_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    source: Mapped[str] = mapped_column(String(16))  # event | call | late
+    outstanding_after: Mapped[Decimal | None] = mapped_column(Money)
+
+
+class SkipTrace(Base):
+    __tablename__ = "skip_traces"
+
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    found: Mapped[bool] = mapped_column(Boolean)
+    phone_masked: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(String(64))
+    traced_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class EvidenceEntry(Base):
+    """Append-only, hash-chained: sha256 = SHA-256(prev_sha256 || fingerprint)."""
+
+    __tablename__ = "evidence_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    prev_sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class IngestedEvent(Base):
+    """Every accepted upstream event, keyed by its ``event_id`` (replays are no-ops)."""
+
+    __tablename__ = "ingested_events"
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending | dispatched | recorded
+    detail: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RejectedEvent(Base):
+    __tablename__ = "rejected_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(512))
+    line_no: Mapped[int] = mapped_column(Integer)
+    event_id: Mapped[str | None] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+    rejected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Lock(Base):
+    """Rows locked FOR UPDATE to serialise rule checks across worker processes."""
+
+    __tablename__ = "locks"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)

@@ -1,0 +1,90 @@
+"""Engines and transactions for SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import event, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from db.models import Lock
+
+
+def default_database_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite+aiosqlite:///{Path.cwd() / 'collections.db'}"
+
+
+def sync_url(url: str) -> str:
+    """The same database through a synchronous driver (Alembic's offline tools)."""
+    return url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
+
+
+def create_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_conn, _record) -> None:  # pragma: no cover - driver hook
+            # Let SQLAlchemy, not the driver, open transactions, so that every
+            # transaction starts with BEGIN IMMEDIATE: writers take the lock
+            # up front and rule checks (caps, evidence chain) are serialised
+            # across worker processes instead of failing on upgrade.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn) -> None:  # pragma: no cover - driver hook
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class Database:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_database_url()
+        self.engine = create_engine(self.url)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    def insert(self, table):
+        """A dialect INSERT that supports ``on_conflict_do_nothing``."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    async def lock(self, session: AsyncSession, *keys: str) -> None:
+        """Serialise on named rows until the transaction ends (sorted: no deadlock).
+
+        On PostgreSQL this is SELECT … FOR UPDATE on a row per key; on SQLite
+        the transaction already holds the database write lock (BEGIN IMMEDIATE).
+        """
+        if self.dialect != "postgresql":
+            return
+        keys_sorted = sorted(set(keys))
+        await session.execute(
+            self.insert(Lock).values([{"key": k} for k in keys_sorted]).on_conflict_do_nothing()
+        )
+        await session.execute(
+            select(Lock.key).where(Lock.key.in_(keys_sorted)).order_by(Lock.key).with_for_update()
+        )
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,351 @@
+"""Pure, deterministic rule functions of a collections case (SPEC §2–§3).
+
+Nothing here does I/O or reads a clock: every function takes the instant it
+judges as an argument, so the workflow can call them with ``workflow.now()``,
+activities with the attempt's server-scheduled time, and unit tests with any
+instant they like.  All instants are aware UTC datetimes; a debtor's IANA
+zone is used only to apply local rules (quiet hours, calendar days).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+UTC = timezone.utc
+CENT = Decimal("0.01")
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+# --------------------------------------------------------------------------
+# Configuration (every number is configuration; the defaults are SPEC §3)
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContactRules:
+    max_connected_calls_per_debtor_per_day: int = 3
+    max_dial_attempts_per_number_per_day: int = 6
+    quiet_start: time = time(22, 0)
+    quiet_end: time = time(8, 0)
+    recording_retention_days: int = 730
+    dialect_team_min_age: int = 60
+
+
+DEFAULT_RULES = ContactRules()
+MIN_RECORDING_RETENTION_DAYS = 730  # a stricter rule set may raise it, never lower it
+
+LIMITATION_YEARS = 3
+LEGAL_NOTICE_RESPONSE_DAYS = 15
+KNOWN_CURRENCIES = frozenset(
+    {"CNY", "HKD", "MOP", "TWD", "USD", "EUR", "GBP", "SGD", "JPY", "AUD", "CAD", "CHF"}
+)
+
+
+# --------------------------------------------------------------------------
+# Time zones and quiet hours
+# --------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def is_valid_timezone(name: str) -> bool:
+    try:
+        zone(name)
+    except (KeyError, ValueError, OSError):
+        return False
+    return True
+
+
+def local_datetime(at: datetime, tz: str) -> datetime:
+    return at.astimezone(zone(tz))
+
+
+def local_date(at: datetime, tz: str) -> date:
+    return local_datetime(at, tz).date()
+
+
+def local_instant(day: date, at: time, tz: str) -> datetime:
+    """The UTC instant of wall-clock ``at`` on ``day`` in ``tz``."""
+    return datetime.combine(day, at, tzinfo=zone(tz)).astimezone(UTC)
+
+
+def in_quiet_hours(at: datetime, tz: str, rules: ContactRules = DEFAULT_RULES) -> bool:
+    t = local_datetime(at, tz).time()
+    if rules.quiet_start > rules.quiet_end:  # the window wraps midnight (22:00–08:00)
+        return t >= rules.quiet_start or t < rules.quiet_end
+    return rules.quiet_start <= t < rules.quiet_end
+
+
+def next_contact_window(at: datetime, tz: str, rules: ContactRules = DEFAULT_RULES) -> datetime:
+    """``at`` itself when contact is allowed then, else the end of quiet hours."""
+    if not in_quiet_hours(at, tz, rules):
+        return at
+    local = local_datetime(at, tz)
+    day = local.date()
+    if local.time() >= rules.quiet_end:  # evening part: the window opens tomorrow
+        day += timedelta(days=1)
+    return local_instant(day, rules.quiet_end, tz)
+
+
+def next_local_day_opening(at: datetime, tz: str, rules: ContactRules = DEFAULT_RULES) -> datetime:
+    """The first contact-allowed instant of the debtor's next calendar day."""
+    return local_instant(local_date(at, tz) + timedelta(days=1), rules.quiet_end, tz)
+
+
+# --------------------------------------------------------------------------
+# Contact caps
+# --------------------------------------------------------------------------
+
+
+def cap_reason(
+    connected_calls_today: int,
+    dial_attempts_today_for_number: int,
+    rules: ContactRules = DEFAULT_RULES,
+) -> str | None:
+    """Why one more call may not be dialled today, or None when it may.
+
+    ``connected_calls_today`` counts the debtor's answered calls across all of
+    their accounts plus calls still in flight (their outcome is unknown, so
+    they are counted as if answered: the cap must hold whatever they return).
+    """
+    if connected_calls_today >= rules.max_connected_calls_per_debtor_per_day:
+        return (
+            f"debtor already had {connected_calls_today} connected calls today "
+            f"(cap {rules.max_connected_calls_per_debtor_per_day})"
+        )
+    if dial_attempts_today_for_number >= rules.max_dial_attempts_per_number_per_day:
+        return (
+            f"number already dialled {dial_attempts_today_for_number} times today "
+            f"(cap {rules.max_dial_attempts_per_number_per_day})"
+        )
+    return None
+
+
+def retain_until(attempted_at: datetime, rules: ContactRules = DEFAULT_RULES) -> datetime:
+    days = max(rules.recording_retention_days, MIN_RECORDING_RETENTION_DAYS)
+    return attempted_at + timedelta(days=days)
+
+
+def route_team(age: int, dialect: str | None, team_id: str | None, rules: ContactRules = DEFAULT_RULES) -> str:
+    """The team that makes a human contact: debtors aged 60+ go to their dialect team."""
+    if age >= rules.dialect_team_min_age:
+        return f"dialect-{(dialect or 'mandarin').strip().lower()}"
+    return team_id or "general"
+
+
+# --------------------------------------------------------------------------
+# The wake-up ladder
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LadderStep:
+    name: str
+    day: int
+    channel: str  # voice | human | letter
+    label: str
+
+
+LADDER: tuple[LadderStep, ...] = (
+    LadderStep("voice_robot", 0, "voice", "day 0 voice robot"),
+    LadderStep("human_call", 3, "human", "day 3 human call"),
+    LadderStep("legal_notice", 7, "letter", "day 7 legal notice letter"),
+)
+STEP_NAMES = {s.name: s for s in LADDER}
+
+
+def step_due(
+    index: int,
+    *,
+    opened_at: datetime,
+    tz: str,
+    previous_step_at: datetime | None = None,
+    last_response_at: datetime | None = None,
+    promised_date: date | None = None,
+) -> datetime:
+    """When ladder step ``index`` is due (before quiet hours are applied).
+
+    - its day counted from the default event (day 0);
+    - at least its spacing after the previous step actually ran, counted in
+      debtor-local calendar days, so two steps never share a day and a delay
+      (quiet hours, caps, pauses) never bunches the remaining steps;
+    - at least its spacing after the debtor's last response (partial payment);
+    - not before the day after a promised payment date.
+    """
+    step = LADDER[index]
+    due = opened_at + timedelta(days=step.day)
+    gap = step.day - LADDER[index - 1].day if index > 0 else 0
+    midnight = time(0, 0)
+    if previous_step_at is not None and index > 0:
+        due = max(due, local_instant(local_date(previous_step_at, tz) + timedelta(days=gap), midnight, tz))
+    if last_response_at is not None and index > 0:
+        due = max(due, local_instant(local_date(last_response_at, tz) + timedelta(days=gap), midnight, tz))
+    if promised_date is not None:
+        due = max(due, local_instant(promised_date + timedelta(days=1), midnight, tz))
+    return due
+
+
+# --------------------------------------------------------------------------
+# Verification and the limitation period
+# --------------------------------------------------------------------------
+
+
+def add_years(d: date, years: int) -> date:
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:  # 29 February into a common year
+        return d.replace(year=d.year + years, day=28)
+
+
+def limitation_expiry(start: date, years: int = LIMITATION_YEARS) -> date:
+    """Last day on which the claim is enforceable, counted from ``start``
+    (the due date, or the day of the latest interruption: demand, payment,
+    promise or court filing restarts the full period, PRC Civil Code art. 195)."""
+    return add_years(start, years)
+
+
+def restart_limitation(current_expiry: date, interrupted_on: date) -> date:
+    """An interruption restarts the period; it never shortens it."""
+    return max(current_expiry, limitation_expiry(interrupted_on))
+
+
+def is_time_barred(expiry: date, today: date) -> bool:
+    return today > expiry
+
+
+def parse_money(value: str) -> Decimal | None:
+    try:
+        d = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return None
+    return d if d.is_finite() else None
+
+
+def verify_debt(
+    *, amount_due: str, currency: str, contract_id: str, due_date: date, today: date
+) -> str | None:
+    """The reason the debt is invalid, or None when it is valid (SPEC §2.1)."""
+    amount = parse_money(amount_due)
+    if amount is None or amount <= 0:
+        return f"amount_due must be a positive amount, got {amount_due!r}"
+    if amount != amount.quantize(CENT):
+        return f"amount_due has fractions of a cent: {amount_due!r}"
+    if currency not in KNOWN_CURRENCIES:
+        return f"unknown currency {currency!r}"
+    if not contract_id.strip():
+        return "missing contract reference"
+    if due_date > today:
+        return f"due date {due_date.isoformat()} is in the future"
+    return None
+
+
+# --------------------------------------------------------------------------
+# Grading and negotiation
+# --------------------------------------------------------------------------
+
+GRADES = ("I", "II", "III")
+
+
+def initial_grade(given: str | None, asset_flight_risk: bool) -> str:
+    if given in GRADES:
+        return given
+    return "III" if asset_flight_risk else "II"
+
+
+def regrade(grade: str, *, answered: bool, promised: bool, paid: bool, unanswered_in_a_row: int) -> str:
+    """Contact outcomes re-grade the case: cooperation lifts it to I, a
+    debtor who answers without promising is standard (II), and a debtor who
+    has not answered two contacts in a row is treated as lost contact (III)."""
+    if paid or promised:
+        return "I"
+    if answered:
+        return "II" if grade == "III" else grade
+    if unanswered_in_a_row >= 2:
+        return "III"
+    return grade
+
+
+def installment_plan(
+    outstanding: Decimal, monthly_disposable_income: Decimal | None, max_periods: int = 12,
+    income_share: Decimal = Decimal("0.30"),
+) -> tuple[Decimal, int]:
+    """(monthly installment, number of periods) for a grade I offer.
+
+    Installment = 30 % of monthly disposable income; if that would need more
+    than ``max_periods`` periods (or income is unknown), installment =
+    outstanding / max_periods rounded up to the cent.  The last period may be
+    smaller; the periods always sum to the outstanding amount exactly.
+    """
+    if outstanding <= 0:
+        raise ValueError("nothing outstanding to plan")
+    floor = (outstanding / max_periods).quantize(CENT, rounding=ROUND_CEILING)
+    share = (monthly_disposable_income * income_share).quantize(CENT) if monthly_disposable_income else Decimal(0)
+    installment = share if share >= floor else floor
+    installment = min(installment, outstanding)
+    periods = int((outstanding / installment).to_integral_value(rounding=ROUND_CEILING))
+    return installment, periods
+
+
+def installment_schedule(outstanding: Decimal, installment: Decimal, periods: int) -> list[Decimal]:
+    amounts = [installment] * (periods - 1)
+    amounts.append(outstanding - installment * (periods - 1))
+    return amounts
+
+
+# --------------------------------------------------------------------------
+# Compliance screen of scripts and transcripts
+# --------------------------------------------------------------------------
+
+_PROHIBITED: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("threat", re.compile(r"\b(we will (hurt|find|visit) you|or else|you will regret|threat)", re.I)),
+    ("third_party_contact", re.compile(
+        r"\b(call|contact|tell|inform|visit)\w* (your )?(family|relatives?|parents?|wife|husband|"
+        r"children|employer|boss|colleagues?|school|teacher)", re.I)),
+    ("insult", re.compile(r"\b(idiot|stupid|deadbeat|loser|liar|scum)\b", re.I)),
+    ("false_legal_claim", re.compile(
+        r"\b(arrest(ed)?|jail|prison|police will|criminal (charges|record)|warrant)\b", re.I)),
+    ("threat", re.compile(r"(威胁|否则后果自负)")),
+    ("third_party_contact", re.compile(r"(联系|通知|告诉)(你的)?(家人|亲属|单位|学校|领导|同事)")),
+    ("insult", re.compile(r"(骗子|无赖|老赖)")),
+    ("false_legal_claim", re.compile(r"(坐牢|拘留|抓你|刑事责任)")),
+)
+
+
+def screen_text(text: str) -> list[str]:
+    """The kinds of prohibited content in a script or transcript (empty = clean)."""
+    found: list[str] = []
+    for kind, pattern in _PROHIBITED:
+        if pattern.search(text) and kind not in found:
+            found.append(kind)
+    return found
+
+
+SCRIPTS = {
+    "voice_robot": (
+        "Hello, this is an automated reminder from your lender about account {ref}. "
+        "A payment of {amount} {currency} is overdue. Press 1 to speak about a payment date."
+    ),
+    "human_call": (
+        "Hello, I am calling from your lender's customer care team about account {ref}. "
+        "We understand things can be difficult; can we agree a date or a plan for the "
+        "{amount} {currency} that is overdue?"
+    ),
+    "legal_notice": (
+        "Legal notice: account {ref} has {amount} {currency} overdue under contract {contract}. "
+        "Please pay or contact us within 15 days of service; after that the creditor may apply "
+        "to the court for a payment order."
+    ),
+}
+
+
+def script_for(step: str, *, account_id: str, amount: str, currency: str, contract_id: str) -> str:
+    ref = "..." + account_id[-4:]
+    return SCRIPTS[step].format(ref=ref, amount=amount, currency=currency, contract=contract_id)
