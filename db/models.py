@@ -138,6 +138,7 @@ class ContactAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(24))
     connected: Mapped[bool] = mapped_column(Boolean, default=False)
     promised_date: Mapped[date | None] = mapped_column(Date)
+    paid_amount: Mapped[Decimal | None] = mapped_column(Money)  # paid during the call
     recording_ref: Mapped[str | None] = mapped_column(String(128))
     retain_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     receipt_ref: Mapped[str | None] = mapped_column(String(128))

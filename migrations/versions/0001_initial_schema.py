@@ -98,6 +98,7 @@ def upgrade() -> None:
     sa.Column('outcome', sa.String(length=24), nullable=False),
     sa.Column('connected', sa.Boolean(), nullable=False),
     sa.Column('promised_date', sa.Date(), nullable=True),
+    sa.Column('paid_amount', sa.Numeric(precision=18, scale=2), nullable=True),
     sa.Column('recording_ref', sa.String(length=128), nullable=True),
     sa.Column('retain_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('receipt_ref', sa.String(length=128), nullable=True),

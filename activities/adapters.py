@@ -1,0 +1,150 @@
+"""Adapters to the outside world (SPEC §7): voice robot, call centre,
+electronic service of letters, skip-tracing data.
+
+Activities call these small interfaces; the defaults are simulated and
+deterministic for an account, driven by the debtor's ``simulation`` profile.
+Real adapters replace them by configuration (``COLLECTIONS_ADAPTERS`` =
+``module:factory`` returning an :class:`Adapters`), never by editing workflow
+code.  Every adapter call carries an idempotency key: calling again with the
+same key must return the first call's outcome without a second call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    answered: bool
+    recording_ref: str
+    transcript: str
+    promises_in_days: int | None = None
+    pays_amount: str | None = None  # "all" or a decimal string
+
+
+@dataclass(frozen=True)
+class ServiceReceipt:
+    delivered: bool
+    receipt_ref: str
+    delivered_at: datetime
+
+
+@dataclass(frozen=True)
+class TraceOutcome:
+    found: bool
+    phone: str | None
+    source: str
+
+
+class VoiceRobot(Protocol):
+    async def call(self, *, key: str, phone: str, script: str, profile: dict[str, Any]) -> CallOutcome: ...
+
+
+class CallCentre(Protocol):
+    async def call(self, *, key: str, phone: str, team_id: str, script: str, profile: dict[str, Any]) -> CallOutcome: ...
+
+
+class ElectronicService(Protocol):
+    async def serve(self, *, key: str, phone: str, document: str, at: datetime, profile: dict[str, Any]) -> ServiceReceipt: ...
+
+
+class SkipTracer(Protocol):
+    async def lookup(self, *, key: str, debtor_id: str, profile: dict[str, Any]) -> TraceOutcome: ...
+
+
+@dataclass
+class Adapters:
+    voice: VoiceRobot
+    human: CallCentre
+    eservice: ElectronicService
+    skip_trace: SkipTracer
+
+
+# ---- the simulated defaults ---------------------------------------------------
+
+
+def _ref(prefix: str, key: str) -> str:
+    return f"{prefix}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def _answers(profile: dict[str, Any], step: str) -> bool:
+    answers = profile.get("answers", False)
+    if isinstance(answers, list):
+        return step in answers
+    return bool(answers)
+
+
+def _pays_here(profile: dict[str, Any], step: str) -> str | None:
+    pays_after = profile.get("pays_after")
+    aliases = {"voice": "voice_robot", "voice_robot": "voice_robot", "human": "human_call",
+               "human_call": "human_call", "letter": "legal_notice", "legal_notice": "legal_notice"}
+    if pays_after and aliases.get(str(pays_after)) == step:
+        return str(profile.get("pays_amount", "all"))
+    return None
+
+
+def _simulated_call(step: str, key: str, profile: dict[str, Any], script: str) -> CallOutcome:
+    answered = _answers(profile, step) or _pays_here(profile, step) is not None
+    promise = profile.get("promises_in_days") if answered else None
+    pays = _pays_here(profile, step)
+    if not answered:
+        transcript = "[no answer]"
+    else:
+        agent = script
+        if profile.get("agent_misconduct") and step == "human_call":
+            agent += " If you do not pay we will contact your employer and your family."
+        debtor = "I will pay on the date we agreed." if promise else "I understand."
+        if pays:
+            debtor = "I am paying now."
+        transcript = f"AGENT: {agent}\nDEBTOR: {debtor}"
+    return CallOutcome(
+        answered=answered,
+        recording_ref=_ref("rec", key),
+        transcript=transcript,
+        promises_in_days=int(promise) if promise else None,
+        pays_amount=pays,
+    )
+
+
+class SimulatedVoiceRobot:
+    async def call(self, *, key: str, phone: str, script: str, profile: dict[str, Any]) -> CallOutcome:
+        return _simulated_call("voice_robot", key, profile, script)
+
+
+class SimulatedCallCentre:
+    async def call(self, *, key: str, phone: str, team_id: str, script: str, profile: dict[str, Any]) -> CallOutcome:
+        return _simulated_call("human_call", key, profile, script)
+
+
+class SimulatedElectronicService:
+    async def serve(self, *, key: str, phone: str, document: str, at: datetime, profile: dict[str, Any]) -> ServiceReceipt:
+        return ServiceReceipt(delivered=True, receipt_ref=_ref("esvc", key), delivered_at=at + timedelta(seconds=1))
+
+
+class SimulatedSkipTracer:
+    async def lookup(self, *, key: str, debtor_id: str, profile: dict[str, Any]) -> TraceOutcome:
+        phone = profile.get("skip_trace_phone")
+        return TraceOutcome(found=bool(phone), phone=phone, source="simulated-registry")
+
+
+def simulated_adapters() -> Adapters:
+    return Adapters(SimulatedVoiceRobot(), SimulatedCallCentre(), SimulatedElectronicService(), SimulatedSkipTracer())
+
+
+def load_adapters(spec: str | None = None) -> Adapters:
+    """``simulated`` (default) or ``package.module:factory``."""
+    spec = spec or os.environ.get("COLLECTIONS_ADAPTERS", "simulated")
+    if spec == "simulated":
+        return simulated_adapters()
+    module, _, attr = spec.partition(":")
+    factory = getattr(importlib.import_module(module), attr or "adapters")
+    adapters = factory()
+    if not isinstance(adapters, Adapters):
+        raise TypeError(f"{spec} returned {type(adapters).__name__}, expected Adapters")
+    return adapters

@@ -1,0 +1,315 @@
+"""Activities of a case: every side effect and every database write.
+
+Each activity is idempotent: a retry (or a second worker after a crash)
+finds the row the first attempt wrote and returns its outcome instead of
+calling, serving or writing again.
+
+Clock: an activity judges and records time with the attempt's
+server-scheduled time (``activity.info().current_attempt_scheduled_time``),
+which agrees with ``workflow.now()`` on a real server and under time
+skipping, and moves forward on a retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select, update
+from temporalio import activity
+
+from activities.adapters import Adapters, CallOutcome
+from activities.logs import get_logger, mask_phone
+from db import evidence
+from db.models import Case, CaseHistory, ComplianceIncident, ContactAttempt, Debtor as DebtorRow, Payment, SkipTrace
+from db.session import Database
+from workflows import rules
+from workflows.model import (
+    CaseSnapshot,
+    ContactRequest,
+    ContactResult,
+    EvidenceRequest,
+    OpenCaseRequest,
+    OpenCaseResult,
+    PaymentRecord,
+    SkipTraceRequest,
+    SkipTraceResult,
+    case_workflow_id,
+)
+
+CALL_CHANNELS = ("voice", "human")
+
+
+def phone_hash(phone: str) -> str:
+    return hashlib.sha256(re.sub(r"\D", "", phone).encode()).hexdigest()
+
+
+def attempt_key(account_id: str, step: str, attempt_no: int) -> str:
+    return f"{case_workflow_id(account_id)}:{step}:{attempt_no}"
+
+
+def activity_now() -> datetime:
+    """The attempt's server-scheduled time (see module docstring)."""
+    try:
+        at = activity.info().current_attempt_scheduled_time
+    except RuntimeError:  # called outside an activity (unit tests of helpers)
+        return datetime.now(timezone.utc)
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+class CaseActivities:
+    def __init__(self, db: Database, adapters: Adapters, contact_rules: rules.ContactRules = rules.DEFAULT_RULES):
+        self.db = db
+        self.adapters = adapters
+        self.rules = contact_rules
+
+    # ------------------------------------------------------------------ cases
+
+    @activity.defn(name="open_case")
+    async def open_case(self, req: OpenCaseRequest) -> OpenCaseResult:
+        ev, d = req.event, req.event.debtor
+        now = activity_now()
+        async with self.db.transaction() as s:
+            await s.execute(
+                self.db.insert(DebtorRow).values(
+                    debtor_id=d.debtor_id, phone=d.phone, timezone=d.timezone, region=d.region, age=d.age,
+                    dialect=d.dialect, address=d.address, updated_at=now,
+                    monthly_disposable_income=Decimal(d.monthly_disposable_income) if d.monthly_disposable_income else None,
+                ).on_conflict_do_nothing()
+            )
+            amount = rules.parse_money(ev.amount_due) or Decimal(0)
+            await s.execute(
+                self.db.insert(Case).values(
+                    account_id=ev.account_id, workflow_id=case_workflow_id(ev.account_id), debtor_id=d.debtor_id,
+                    contract_id=ev.contract_id, currency=ev.currency, amount_due=amount, outstanding=amount,
+                    due_date=date.fromisoformat(ev.due_date), grade=req.grade, stage="verifying",
+                    team_id=ev.team_id, region=d.region,
+                    limitation_expires_on=date.fromisoformat(req.limitation_expires_on),
+                    revision=0, opened_at=ev.occurred_at, updated_at=now,
+                ).on_conflict_do_nothing()
+            )
+            payload = evidence.canonical_json({"event": ev.canonical_json, "contract_id": ev.contract_id})
+            entry = await evidence.append(
+                self.db, s, account_id=ev.account_id, kind="default_event",
+                key=f"default:{ev.account_id}:{ev.event_id}", payload=payload, at=now,
+            )
+        get_logger(account_id=ev.account_id, step="open_case").info("case opened", evidence_seq=entry.seq)
+        return OpenCaseResult(evidence_seq=entry.seq, evidence_sha256=entry.sha256)
+
+    @activity.defn(name="record_case")
+    async def record_case(self, snap: CaseSnapshot) -> None:
+        """Persist a stage change (cases row + one case_history row per revision)."""
+        now = activity_now()
+        async with self.db.transaction() as s:
+            await s.execute(
+                self.db.insert(CaseHistory).values(
+                    account_id=snap.account_id, revision=snap.revision, stage=snap.stage, grade=snap.grade,
+                    outstanding=Decimal(snap.outstanding), paused_by=snap.paused_by,
+                    next_action=snap.next_action, next_action_at=snap.next_action_at,
+                    note=snap.note, recorded_at=now,
+                ).on_conflict_do_nothing()
+            )
+            values = dict(
+                stage=snap.stage, grade=snap.grade, outstanding=Decimal(snap.outstanding),
+                limitation_expires_on=date.fromisoformat(snap.limitation_expires_on),
+                closed_reason=snap.closed_reason, revision=snap.revision, updated_at=now,
+            )
+            if snap.closed_reason:
+                values["closed_at"] = now
+            # Only ever move a case's row forward (a late retry must not roll it back).
+            await s.execute(
+                update(Case).where(Case.account_id == snap.account_id, Case.revision <= snap.revision).values(**values)
+            )
+        get_logger(account_id=snap.account_id, step="record_case").info(
+            "case stage", stage=snap.stage, grade=snap.grade, closed_reason=snap.closed_reason,
+            next_action=snap.next_action,
+        )
+
+    @activity.defn(name="record_payment")
+    async def record_payment(self, rec: PaymentRecord) -> None:
+        async with self.db.transaction() as s:
+            await s.execute(
+                self.db.insert(Payment).values(
+                    payment_id=rec.payment_id, account_id=rec.account_id, amount=Decimal(rec.amount),
+                    currency=rec.currency, received_at=rec.received_at, source=rec.source,
+                    outstanding_after=Decimal(rec.outstanding_after),
+                ).on_conflict_do_nothing()
+            )
+        get_logger(account_id=rec.account_id, step="payment").info(
+            "payment recorded", amount=rec.amount, outstanding=rec.outstanding_after
+        )
+
+    @activity.defn(name="append_evidence")
+    async def append_evidence(self, req: EvidenceRequest) -> int:
+        async with self.db.transaction() as s:
+            entry = await evidence.append(
+                self.db, s, account_id=req.account_id, kind=req.kind, key=req.key, payload=req.payload,
+                at=activity_now(),
+            )
+        return entry.seq
+
+    @activity.defn(name="skip_trace")
+    async def skip_trace(self, req: SkipTraceRequest) -> SkipTraceResult:
+        """Look up a current contact in data sources; contacts nobody."""
+        async with self.db.sessions() as s:
+            row = await s.get(SkipTrace, req.account_id)
+        if row is None:
+            out = await self.adapters.skip_trace.lookup(
+                key=f"trace:{req.account_id}", debtor_id=req.debtor.debtor_id, profile=req.debtor.simulation
+            )
+            async with self.db.transaction() as s:
+                await s.execute(
+                    self.db.insert(SkipTrace).values(
+                        account_id=req.account_id, found=out.found, source=out.source, traced_at=activity_now(),
+                        phone_masked=mask_phone(out.phone) if out.phone else None,
+                    ).on_conflict_do_nothing()
+                )
+                if out.found and out.phone:
+                    await s.execute(
+                        update(DebtorRow).where(DebtorRow.debtor_id == req.debtor.debtor_id).values(phone=out.phone)
+                    )
+            found, phone, source = out.found, out.phone, out.source
+        else:
+            found, source = row.found, row.source
+            async with self.db.sessions() as s:
+                phone = (await s.get(DebtorRow, req.debtor.debtor_id)).phone if found else None
+        get_logger(account_id=req.account_id, step="skip_trace").info("skip trace", found=found)
+        return SkipTraceResult(found=found, phone=phone, source=source)
+
+    # ---------------------------------------------------------------- contact
+
+    @activity.defn(name="contact_debtor")
+    async def contact_debtor(self, req: ContactRequest) -> ContactResult:
+        key = attempt_key(req.account_id, req.step, req.attempt_no)
+        step = rules.STEP_NAMES[req.step]
+        d = req.debtor
+        log = get_logger(account_id=req.account_id, step=req.step, attempt=req.attempt_no)
+        team = rules.route_team(d.age, d.dialect, req.team_id, self.rules) if step.channel == "human" else None
+        script = rules.script_for(
+            req.step, account_id=req.account_id, amount=req.amount, currency=req.currency, contract_id=req.contract_id
+        )
+
+        async with self.db.transaction() as s:
+            row = await s.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
+            if row is None:
+                refusal = await self._reserve(s, req, key, step.channel, team, script)
+                if isinstance(refusal, ContactResult):
+                    if refusal.outcome != "blocked_compliance":
+                        log.info("contact deferred", outcome=refusal.outcome, retry_at=refusal.retry_at, detail=refusal.detail)
+                    return refusal
+                row = refusal
+            elif row.outcome != "dialing":
+                return self._result(row)  # a retry after the attempt completed: no second contact
+        # Outside the transaction: the call itself (idempotent per key at the adapter).
+        if step.channel == "letter":
+            receipt = await self.adapters.eservice.serve(
+                key=key, phone=d.phone, document=script, at=row.attempted_at, profile=d.simulation
+            )
+            result = await self._complete_letter(key, receipt.receipt_ref, receipt.delivered)
+        else:
+            if step.channel == "voice":
+                outcome = await self.adapters.voice.call(key=key, phone=d.phone, script=script, profile=d.simulation)
+            else:
+                outcome = await self.adapters.human.call(
+                    key=key, phone=d.phone, team_id=team or "general", script=script, profile=d.simulation
+                )
+            result = await self._complete_call(key, req, outcome)
+        log.info("contact", channel=step.channel, outcome=result.outcome, team_id=result.team_id,
+                 promised_date=result.promised_date)
+        return result
+
+    async def _reserve(self, s, req: ContactRequest, key: str, channel: str, team: str | None, script: str):
+        """Check the rules and write the attempt row as in flight, or say why not."""
+        d = req.debtor
+        now = activity_now()
+        if rules.in_quiet_hours(now, d.timezone, self.rules):
+            return ContactResult(outcome="quiet_hours", retry_at=rules.next_contact_window(now, d.timezone, self.rules),
+                                 detail="quiet hours (22:00-08:00 debtor-local)")
+        today = rules.local_date(now, d.timezone)
+        ph = phone_hash(d.phone)
+        if channel in CALL_CHANNELS:
+            await self.db.lock(s, f"debtor:{d.debtor_id}", f"phone:{ph}")
+            connected = await s.scalar(
+                select(func.count()).select_from(ContactAttempt).where(
+                    ContactAttempt.debtor_id == d.debtor_id, ContactAttempt.local_date == today,
+                    ContactAttempt.channel.in_(CALL_CHANNELS),
+                    or_(ContactAttempt.connected.is_(True), ContactAttempt.outcome == "dialing"),
+                )
+            )
+            dials = await s.scalar(
+                select(func.count()).select_from(ContactAttempt).where(
+                    ContactAttempt.phone_hash == ph, ContactAttempt.local_date == today,
+                    ContactAttempt.channel.in_(CALL_CHANNELS), ContactAttempt.outcome != "blocked_compliance",
+                )
+            )
+            reason = rules.cap_reason(connected or 0, dials or 0, self.rules)
+            if reason:
+                return ContactResult(outcome="capped", retry_at=rules.next_local_day_opening(now, d.timezone, self.rules),
+                                     detail=reason)
+        local = rules.local_datetime(now, d.timezone)
+        row = ContactAttempt(
+            idempotency_key=key, account_id=req.account_id, debtor_id=d.debtor_id, step=req.step,
+            attempt_no=req.attempt_no, channel=channel, phone_hash=ph, phone_masked=mask_phone(d.phone),
+            team_id=team, attempted_at=now, local_date=today, local_time=local.strftime("%H:%M:%S"),
+            timezone=d.timezone, outcome="dialing", connected=False,
+            script_sha256=hashlib.sha256(script.encode()).hexdigest(),
+            retain_until=rules.retain_until(now, self.rules) if channel in CALL_CHANNELS else None,
+        )
+        violations = rules.screen_text(script)
+        if violations:
+            row.outcome, row.completed_at = "blocked_compliance", now
+            s.add(row)
+            s.add(ComplianceIncident(attempt_key=key, account_id=req.account_id, team_id=team, source="script",
+                                     kinds=violations, excerpt=script[:500], raised_at=now))
+            await s.flush()
+            return self._result(row, detail=f"script failed compliance screen: {', '.join(violations)}")
+        s.add(row)
+        await s.flush()
+        return row
+
+    async def _complete_call(self, key: str, req: ContactRequest, out: CallOutcome) -> ContactResult:
+        now = activity_now()
+        async with self.db.transaction() as s:
+            row = await s.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
+            if row.outcome != "dialing":
+                return self._result(row)
+            row.outcome = "answered" if out.answered else "no_answer"
+            row.connected = out.answered
+            row.recording_ref = out.recording_ref
+            row.transcript = out.transcript
+            row.completed_at = now
+            if out.promises_in_days:
+                row.promised_date = row.local_date + timedelta(days=out.promises_in_days)
+            if out.pays_amount:
+                row.paid_amount = Decimal(req.amount if out.pays_amount == "all" else out.pays_amount)
+            violations = rules.screen_text(out.transcript)
+            if violations:
+                s.add(ComplianceIncident(attempt_key=key, account_id=req.account_id, team_id=row.team_id,
+                                         source="transcript", kinds=violations, excerpt=out.transcript[:500],
+                                         raised_at=now))
+            return self._result(row)
+
+    async def _complete_letter(self, key: str, receipt_ref: str, delivered: bool) -> ContactResult:
+        async with self.db.transaction() as s:
+            row = await s.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
+            if row.outcome == "dialing":
+                row.outcome = "delivered" if delivered else "undelivered"
+                row.receipt_ref = receipt_ref
+                row.completed_at = activity_now()
+            return self._result(row)
+
+    @staticmethod
+    def _result(row: ContactAttempt, detail: str | None = None) -> ContactResult:
+        return ContactResult(
+            outcome=row.outcome, attempted_at=row.attempted_at, connected=row.connected,
+            promised_date=row.promised_date.isoformat() if row.promised_date else None,
+            team_id=row.team_id, detail=detail or row.receipt_ref,
+            paid_amount=str(row.paid_amount) if row.paid_amount is not None else None,
+            payment_id=f"call-{row.idempotency_key}" if row.paid_amount is not None else None,
+        )
+
+    def all(self) -> list:
+        return [self.open_case, self.record_case, self.record_payment, self.append_evidence, self.skip_trace,
+                self.contact_debtor]

@@ -1,0 +1,74 @@
+"""Run a collections worker: ``python worker.py``.
+
+``build_worker`` is the embedding point for tests and other programs: it
+returns a Worker with every workflow and activity registered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.adapters import Adapters, load_adapters
+from activities.case_activities import CaseActivities
+from activities.logs import configure_logging, get_logger
+from db.session import Database
+from workflows.case import DelinquentAccountWorkflow
+from workflows.model import DEFAULT_TASK_QUEUE
+from workflows.rules import DEFAULT_RULES, ContactRules
+
+
+def task_queue_from_env() -> str:
+    return os.environ.get("COLLECTIONS_TASK_QUEUE", DEFAULT_TASK_QUEUE)
+
+
+async def connect() -> Client:
+    return await Client.connect(
+        os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"),
+        namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"),
+    )
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str = DEFAULT_TASK_QUEUE,
+    database_url: str | None = None,
+    adapters: Adapters | None = None,
+    contact_rules: ContactRules = DEFAULT_RULES,
+    **worker_options,
+) -> Worker:
+    db = Database(database_url)
+    activities = CaseActivities(db, adapters or load_adapters(), contact_rules)
+    worker_options.setdefault("max_concurrent_activities", 50)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[DelinquentAccountWorkflow],
+        activities=activities.all(),
+        **worker_options,
+    )
+
+
+async def main() -> None:
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    log = get_logger(component="worker")
+    client = await connect()
+    task_queue = task_queue_from_env()
+    worker = build_worker(client, task_queue=task_queue)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker started", task_queue=task_queue)
+    async with worker:
+        await stop.wait()
+    log.info("worker stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

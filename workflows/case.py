@@ -1,0 +1,382 @@
+"""DelinquentAccountWorkflow: one delinquent account, as one durable case.
+
+The story of a case (SPEC §2):
+
+1. verify the debt and fingerprint the evidence; close ``invalid_debt`` or
+   ``time_barred`` without any contact;
+2. grade the debtor, and trace a lost-contact (grade III) debtor first;
+3. climb the wake-up ladder (day 0 voice robot, day 3 human call, day 7
+   legal notice letter), each step only without a response, each contact
+   inside the debtor's local day and under the daily caps;
+4. wait out the letter's 15-day response window, then hand over to the
+   legal branch;
+5. close ``paid`` the moment the outstanding balance reaches zero, or
+   ``recalled`` when the creditor withdraws.
+
+Rules live in :mod:`workflows.rules` (pure functions), I/O in activities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.case_activities import CaseActivities
+    from workflows import rules
+    from workflows.model import (
+        CaseEvent,
+        CaseInput,
+        CaseSnapshot,
+        CaseState,
+        ContactRequest,
+        EvidenceRequest,
+        LadderRecord,
+        OpenCaseRequest,
+        PaymentRecord,
+        SkipTraceRequest,
+    )
+    from workflows.search import search_attribute_updates
+
+DB_ACTIVITY = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
+)
+CONTACT_ACTIVITY = dict(
+    start_to_close_timeout=timedelta(minutes=5),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2)),
+)
+SEEN_EVENT_IDS_KEPT = 500
+
+
+@workflow.defn(name="DelinquentAccountWorkflow")
+class DelinquentAccountWorkflow:
+    @workflow.init
+    def __init__(self, inp: CaseInput) -> None:
+        self.ev = inp.event
+        self.debtor = inp.event.debtor
+        self.s: CaseState = inp.state or CaseState()
+        self.inbox: list[CaseEvent] = list(inp.pending_events)
+        self.history_limit = inp.history_limit
+        self.paused_by: list[str] = []
+        self.next_action: str | None = None
+        self.next_action_at: datetime | None = None
+        self._published: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ story
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> dict[str, Any]:
+        if self.s.stage == "verifying":
+            await self._open_case()
+        while self.s.closed_reason is None:
+            await self._handle_events()
+            if self.s.closed_reason is not None:
+                break
+            if self._history_is_long():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    CaseInput(event=self.ev, state=self.s, pending_events=self.inbox, history_limit=self.history_limit)
+                )
+            await self._advance()
+        await self._handle_events()  # payments that arrived with the closing step are still recorded
+        return self.status()
+
+    async def _open_case(self) -> None:
+        now = workflow.now()
+        today = rules.local_date(now, self.debtor.timezone)
+        due = date.fromisoformat(self.ev.due_date)
+        self.s.grade = rules.initial_grade(self.ev.grade, self.ev.asset_flight_risk)
+        self.s.outstanding = self.ev.amount_due
+        self.s.limitation_expires_on = rules.limitation_expiry(due).isoformat()
+        await workflow.execute_activity_method(
+            CaseActivities.open_case,
+            OpenCaseRequest(event=self.ev, grade=self.s.grade, limitation_expires_on=self.s.limitation_expires_on),
+            summary="verify debt, fingerprint evidence", **DB_ACTIVITY,
+        )
+        invalid = rules.verify_debt(
+            amount_due=self.ev.amount_due, currency=self.ev.currency, contract_id=self.ev.contract_id,
+            due_date=due, today=today,
+        )
+        if invalid:
+            await self._close("invalid_debt", invalid)
+        elif rules.is_time_barred(date.fromisoformat(self.s.limitation_expires_on), today):
+            await self._close("time_barred", f"limitation period expired on {self.s.limitation_expires_on}")
+        else:
+            self.s.stage = "wake_up_ladder"
+            await self._record("case opened")
+
+    async def _advance(self) -> None:
+        """Take the case one step further, or wait for the next thing to happen."""
+        today = rules.local_date(workflow.now(), self.debtor.timezone)
+        if rules.is_time_barred(date.fromisoformat(self.s.limitation_expires_on), today):
+            await self._close("time_barred", f"limitation period expired on {self.s.limitation_expires_on}")
+            return
+        if self.s.grade == "III" and not self.s.skip_traced:
+            await self._skip_trace()
+            return
+        if self.s.next_step < len(rules.LADDER):
+            await self._ladder_step(self.s.next_step)
+            return
+        window_ends = self.s.letter_served_at + timedelta(days=rules.LEGAL_NOTICE_RESPONSE_DAYS)
+        if workflow.now() < window_ends:
+            await self._set_stage("awaiting_response", "legal_branch", window_ends)
+            await self._wait_until(window_ends, "legal notice response window (15 days)")
+            return
+        # The legal branch (payment order / asset preservation) takes over from
+        # here; until it acts the case stays open for payments and recall, and
+        # is closed time-barred if the limitation period runs out first.
+        expiry = rules.local_instant(
+            date.fromisoformat(self.s.limitation_expires_on) + timedelta(days=1), time(0, 0), self.debtor.timezone
+        )
+        await self._set_stage("legal_pending", "legal_branch", None)
+        await self._wait_until(expiry, "limitation period expiry")
+
+    # ---------------------------------------------------------------- ladder
+
+    async def _ladder_step(self, index: int) -> None:
+        step = rules.LADDER[index]
+        due = rules.step_due(
+            index,
+            opened_at=self.ev.occurred_at,
+            tz=self.debtor.timezone,
+            previous_step_at=self.s.ladder[-1].at if self.s.ladder else None,
+            last_response_at=self.s.last_response_at,
+            promised_date=date.fromisoformat(self.s.promised_date) if self.s.promised_date else None,
+        )
+        stage = "promise_to_pay" if self.s.promised_date and workflow.now() < due else "wake_up_ladder"
+        await self._set_stage(stage, step.name, due)
+        if not await self._wait_until(due, step.label):
+            return  # an event arrived first: re-plan
+        window = rules.next_contact_window(workflow.now(), self.debtor.timezone)
+        if window > workflow.now():
+            await self._quiet_hours_until(window, step.name)
+            return
+        self.s.attempt_no += 1
+        result = await workflow.execute_activity_method(
+            CaseActivities.contact_debtor,
+            ContactRequest(
+                account_id=self.ev.account_id, step=step.name, attempt_no=self.s.attempt_no, debtor=self.debtor,
+                team_id=self.ev.team_id, amount=self.s.outstanding, currency=self.ev.currency,
+                contract_id=self.ev.contract_id,
+            ),
+            summary=step.label, **CONTACT_ACTIVITY,
+        )
+        if result.outcome == "quiet_hours":
+            await self._quiet_hours_until(result.retry_at, step.name)
+            return
+        if result.outcome == "capped":
+            await self._set_stage("wake_up_ladder", step.name, result.retry_at, note=result.detail)
+            await self._wait_until(result.retry_at, f"daily contact cap reached; {step.label} tomorrow")
+            return
+        await self._after_contact(index, result)
+
+    async def _after_contact(self, index: int, result) -> None:
+        step = rules.LADDER[index]
+        at = result.attempted_at
+        self.s.ladder.append(LadderRecord(step=step.name, at=at, outcome=result.outcome))
+        self.s.next_step = index + 1
+        self.s.promised_date = None  # a promise that reached this step was broken
+        today = rules.local_date(at, self.debtor.timezone)
+        if step.channel == "letter" and result.outcome == "delivered":
+            self.s.letter_served_at = at
+            self._interrupt_limitation(today)  # a demand restarts the limitation period
+            await workflow.execute_activity_method(
+                CaseActivities.append_evidence,
+                EvidenceRequest(
+                    account_id=self.ev.account_id, kind="legal_notice_served",
+                    key=f"letter:{self.ev.account_id}:{result.detail}",
+                    payload=f"{self.ev.account_id}|{self.ev.contract_id}|{result.detail}|{at.isoformat()}",
+                ),
+                summary="fingerprint served legal notice", **DB_ACTIVITY,
+            )
+        elif step.channel != "letter":
+            answered = result.outcome == "answered"
+            self.s.unanswered_in_a_row = 0 if answered else self.s.unanswered_in_a_row + 1
+            if result.promised_date:
+                self.s.promised_date = result.promised_date
+                self.s.last_response_at = at
+                self._interrupt_limitation(today)  # the debtor's promise restarts it
+            previous_grade = self.s.grade
+            self.s.grade = rules.regrade(
+                self.s.grade, answered=answered, promised=bool(result.promised_date),
+                paid=bool(result.paid_amount), unanswered_in_a_row=self.s.unanswered_in_a_row,
+            )
+            if self.s.grade == "III" and previous_grade != "III":
+                self.s.skip_traced = False  # lost contact: look for a current number first
+        if result.paid_amount:
+            await self._apply_payment(result.payment_id, Decimal(result.paid_amount), at, source="call")
+        if self.s.closed_reason is None:
+            await self._record(f"{step.label}: {result.outcome}")
+
+    async def _quiet_hours_until(self, window: datetime, action: str) -> None:
+        self.paused_by = ["quiet_hours"]
+        local = rules.local_datetime(window, self.debtor.timezone)
+        await self._set_stage(self.s.stage, action, window)
+        await self._wait_until(window, f"quiet hours until {local:%H:%M} {self.debtor.timezone}")
+        self.paused_by = []
+        await self._publish()
+
+    async def _skip_trace(self) -> None:
+        await self._set_stage("skip_tracing", "skip_trace", workflow.now())
+        found = await workflow.execute_activity_method(
+            CaseActivities.skip_trace, SkipTraceRequest(account_id=self.ev.account_id, debtor=self.debtor),
+            summary="skip trace (data lookup, no third-party contact)", **DB_ACTIVITY,
+        )
+        self.s.skip_traced = True
+        if found.found and found.phone:
+            self.debtor.phone = found.phone
+        await self._set_stage("wake_up_ladder", None, None)
+        await self._record(f"skip trace: {'found a current number' if found.found else 'nothing found'}")
+
+    # ---------------------------------------------------------------- events
+
+    @workflow.signal(name="event")
+    def event(self, ev: CaseEvent) -> None:
+        if ev.event_id in self.s.seen_event_ids or any(e.event_id == ev.event_id for e in self.inbox):
+            return  # a replayed event is a no-op
+        self.inbox.append(ev)
+
+    @workflow.query(name="status")
+    def status(self) -> dict[str, Any]:
+        return {
+            "account_id": self.ev.account_id,
+            "case_id": workflow.info().workflow_id,
+            "debtor_id": self.debtor.debtor_id,
+            "stage": self.s.stage,
+            "grade": self.s.grade,
+            "currency": self.ev.currency,
+            "amount_due": self.ev.amount_due,
+            "outstanding": self.s.outstanding,
+            "paused_by": list(self.paused_by),
+            "next_action": self.next_action,
+            "next_action_at": self.next_action_at.isoformat() if self.next_action_at else None,
+            "closed_reason": self.s.closed_reason,
+            "closed_detail": self.s.closed_detail,
+            "limitation_expires_on": self.s.limitation_expires_on,
+            "promised_date": self.s.promised_date,
+            "timezone": self.debtor.timezone,
+            "ladder": [{"step": r.step, "at": r.at.isoformat(), "outcome": r.outcome} for r in self.s.ladder],
+        }
+
+    async def _handle_events(self) -> None:
+        while self.inbox:
+            ev = self.inbox.pop(0)
+            self.s.seen_event_ids = (self.s.seen_event_ids + [ev.event_id])[-SEEN_EVENT_IDS_KEPT:]
+            if ev.type == "payment.received":
+                await self._apply_payment(ev.data["payment_id"], Decimal(ev.data["amount"]), ev.occurred_at,
+                                          source="event" if self.s.closed_reason is None else "late")
+            elif ev.type == "case.recalled" and self.s.closed_reason is None:
+                await self._close("recalled", "creditor withdrew the case")
+            else:
+                workflow.logger.info("event %s noted, no handler in this stage", ev.type)
+
+    async def _apply_payment(self, payment_id: str, amount: Decimal, at: datetime, *, source: str) -> None:
+        outstanding = max(Decimal(self.s.outstanding) - amount, Decimal(0)) if self.s.closed_reason is None \
+            else Decimal(self.s.outstanding)
+        await workflow.execute_activity_method(
+            CaseActivities.record_payment,
+            PaymentRecord(account_id=self.ev.account_id, payment_id=payment_id, amount=str(amount),
+                          currency=self.ev.currency, received_at=at, source=source, outstanding_after=str(outstanding)),
+            summary=f"payment {amount} {self.ev.currency}", **DB_ACTIVITY,
+        )
+        if self.s.closed_reason is not None:
+            return  # a closed case records late payments and does nothing else
+        self.s.outstanding = str(outstanding)
+        self.s.last_response_at = workflow.now()
+        self._interrupt_limitation(rules.local_date(workflow.now(), self.debtor.timezone))
+        self.s.grade = rules.regrade(self.s.grade, answered=False, promised=False, paid=True, unanswered_in_a_row=0)
+        if outstanding == 0:
+            await self._close("paid", f"paid in full; last payment {payment_id}")
+        else:
+            await self._record(f"part payment {amount} {self.ev.currency}")
+
+    # --------------------------------------------------------------- helpers
+
+    def _interrupt_limitation(self, on: date) -> None:
+        current = date.fromisoformat(self.s.limitation_expires_on)
+        self.s.limitation_expires_on = rules.restart_limitation(current, on).isoformat()
+
+    async def _wait_until(self, at: datetime | None, summary: str) -> bool:
+        """Sleep on a durable timer until ``at`` (None = until an event);
+        False when an event arrived first."""
+        if at is None:
+            await workflow.wait_condition(lambda: bool(self.inbox))
+            return False
+        delay = at - workflow.now()
+        if delay <= timedelta(0):
+            return True
+        try:
+            await workflow.wait_condition(lambda: bool(self.inbox), timeout=delay, timeout_summary=summary)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return info.get_current_history_length() >= self.history_limit or info.is_continue_as_new_suggested()
+
+    async def _set_stage(self, stage: str, action: str | None, at: datetime | None, note: str | None = None) -> None:
+        changed = (stage, action, at) != (self.s.stage, self.next_action, self.next_action_at)
+        self.s.stage, self.next_action, self.next_action_at = stage, action, at
+        if changed:
+            await self._publish()
+        if note:
+            await self._record(note)
+
+    async def _close(self, reason: str, detail: str) -> None:
+        self.s.closed_reason, self.s.closed_detail = reason, detail
+        self.s.stage, self.next_action, self.next_action_at, self.paused_by = "closed", None, None, []
+        await self._record(f"closed {reason}: {detail}")
+
+    async def _record(self, note: str) -> None:
+        """Persist the case's current state (one case_history row) and publish it."""
+        self.s.revision += 1
+        await workflow.execute_activity_method(
+            CaseActivities.record_case,
+            CaseSnapshot(
+                account_id=self.ev.account_id, revision=self.s.revision, stage=self.s.stage, grade=self.s.grade,
+                outstanding=self.s.outstanding, limitation_expires_on=self.s.limitation_expires_on,
+                paused_by=list(self.paused_by), next_action=self.next_action, next_action_at=self.next_action_at,
+                closed_reason=self.s.closed_reason, note=note,
+            ),
+            summary=f"record: {note}"[:200], **DB_ACTIVITY,
+        )
+        await self._publish()
+
+    async def _publish(self) -> None:
+        """Keep search attributes and the UI's current details in step with the case."""
+        values = {
+            "CaseStage": self.s.stage, "DebtorGrade": self.s.grade, "Region": self.debtor.region,
+            "PausedBy": list(self.paused_by), "OutstandingAmount": self.s.outstanding,
+            "DebtorId": self.debtor.debtor_id,
+        }
+        updates = search_attribute_updates(values, self._published)
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._published = values
+        workflow.set_current_details(self._details())
+
+    def _details(self) -> str:
+        lines = [
+            f"**Stage:** {self.s.stage}  ",
+            f"**Grade:** {self.s.grade}  ",
+            f"**Outstanding:** {self.s.outstanding} {self.ev.currency}  ",
+        ]
+        if self.s.closed_reason:
+            lines.append(f"**Closed:** {self.s.closed_reason} ({self.s.closed_detail})")
+        elif self.next_action:
+            when = ""
+            if self.next_action_at:
+                local = rules.local_datetime(self.next_action_at, self.debtor.timezone)
+                when = f" at {local:%Y-%m-%d %H:%M} {self.debtor.timezone}"
+            lines.append(f"**Waiting for:** {self.next_action}{when}  ")
+        if self.paused_by:
+            lines.append(f"**Paused by:** {', '.join(self.paused_by)}  ")
+        lines.append(f"**Limitation expires:** {self.s.limitation_expires_on}")
+        return "\n".join(lines)
