@@ -7,11 +7,13 @@ returns a Worker with every workflow and activity registered.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.adapters import Adapters, load_adapters
 from activities.case_activities import CaseActivities
@@ -33,6 +35,18 @@ async def connect() -> Client:
     )
 
 
+# Time zones are read-only data: the rules convert to debtor-local time
+# inside the workflow, so the sandbox must hand out real ZoneInfo objects.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=dataclasses.replace(
+        SandboxRestrictions.default,
+        invalid_module_members=SandboxRestrictions.invalid_module_members_default.with_child_unrestricted(
+            "zoneinfo", "ZoneInfo"
+        ),
+    ).with_passthrough_modules("zoneinfo")
+)
+
+
 def build_worker(
     client: Client,
     *,
@@ -49,6 +63,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=[DelinquentAccountWorkflow],
+        workflow_runner=WORKFLOW_RUNNER,
         activities=activities.all(),
         **worker_options,
     )

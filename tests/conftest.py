@@ -1,0 +1,136 @@
+"""Shared fixtures: a real Temporal test server (time skipping), real databases.
+
+SQLite always; PostgreSQL too when ``TEST_POSTGRES_URL`` is set (CI sets it),
+each test on a database of its own, migrated with Alembic.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.testing import WorkflowEnvironment
+
+from db.migrate import upgrade
+from db.session import Database
+from workflows.search import DEFINITIONS
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+
+_INDEXED = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+    "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+}
+
+
+def binary(name: str) -> str:
+    candidate = Path(sys.prefix) / "bin" / name
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    if not found:
+        pytest.exit(f"{name} not found: install the project's test dependencies (make test does)")
+    return found
+
+
+async def register_search_attributes(env: WorkflowEnvironment) -> None:
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={name: _INDEXED[kind] for name, kind in DEFINITIONS.items()},
+        )
+    )
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server")
+    ) as e:
+        await register_search_attributes(e)
+        yield e
+
+
+async def _postgres_database(base_url: str) -> tuple[str, str]:
+    import asyncpg
+
+    name = f"collections_test_{uuid.uuid4().hex[:12]}"
+    admin = base_url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return base_url.rsplit("/", 1)[0] + f"/{name}", name
+
+
+async def _drop_postgres_database(base_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(base_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'collections.db'}"
+    await upgrade(url)
+    return url
+
+
+@pytest_asyncio.fixture(loop_scope="session", params=BACKENDS)
+async def database_url(request, tmp_path: Path) -> AsyncIterator[str]:
+    """A migrated, empty database on every configured backend."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'collections.db'}"
+        await upgrade(url)
+        yield url
+        return
+    url, name = await _postgres_database(POSTGRES_URL)
+    await upgrade(url)
+    try:
+        yield url
+    finally:
+        await _drop_postgres_database(POSTGRES_URL, name)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:10]}"
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def _terminate_leftover_cases(env) -> AsyncIterator[None]:
+    """A test's cases must not keep running (and firing timers) into the next test."""
+    from tests.helpers import STARTED
+
+    yield
+    if os.environ.get("DEBUG_CLOCK"):
+        print("TEARDOWN", len(STARTED), await env.get_current_time())
+    while STARTED:
+        handle = STARTED.pop()
+        try:
+            await handle.terminate("test finished")
+        except Exception as e:
+            if os.environ.get("DEBUG_CLOCK"):
+                print("TERMINATE FAILED", repr(e))

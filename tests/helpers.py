@@ -1,0 +1,76 @@
+"""Builders for events and cases used across tests."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
+
+from activities.ingest import to_default_event
+from activities.events import parse_event
+from db.models import ContactAttempt
+from db.session import Database
+from workflows import rules
+from workflows.model import CaseInput, case_workflow_id
+
+
+def default_event(account_id: str, *, occurred_at: datetime, debtor_id: str | None = None,
+                  tz: str = "Asia/Shanghai", amount: str = "1200.50", due: str | None = None,
+                  currency: str = "CNY", simulation: dict | None = None, **extra: Any) -> dict:
+    debtor = {
+        "debtor_id": debtor_id or f"D-{account_id}", "phone": "+86 138 0013 8000", "timezone": tz,
+        "region": extra.pop("region", "CN-GD"), "age": extra.pop("age", 41),
+        "simulation": simulation or {},
+    }
+    debtor.update(extra.pop("debtor", {}))
+    # Dates relative to the test server's clock, which only moves forward
+    # (awaiting a finished case's result can skip it years ahead).
+    due = due or (occurred_at.date() - timedelta(days=45)).isoformat()
+    return {
+        "event_id": f"ev-{uuid.uuid4().hex[:8]}", "type": "account.defaulted",
+        "occurred_at": occurred_at.isoformat(), "account_id": account_id, "amount_due": amount,
+        "currency": currency, "due_date": due, "contract_id": f"K-{account_id}", "debtor": debtor, **extra,
+    }
+
+
+def case_input(event: dict, **kw: Any) -> CaseInput:
+    line = json.dumps(event)
+    return CaseInput(event=to_default_event(parse_event(line), line), **kw)
+
+
+STARTED: list = []  # handles to terminate after each test (see conftest)
+
+
+async def start_case(env: WorkflowEnvironment, task_queue: str, event: dict, **kw: Any):
+    handle = await env.client.start_workflow(
+        "DelinquentAccountWorkflow", case_input(event, **kw), id=case_workflow_id(event["account_id"]) + "-" +
+        uuid.uuid4().hex[:6], task_queue=task_queue,
+    )
+    STARTED.append(handle)
+    return handle
+
+
+async def advance_to_local(env: WorkflowEnvironment, tz: str, at: time) -> datetime:
+    """Skip the test server's clock forward to the next ``at`` in ``tz``; returns now (UTC)."""
+    now = await env.get_current_time()
+    import os
+    if os.environ.get("DEBUG_CLOCK"):
+        print("CLOCK", now)
+    local = rules.local_datetime(now, tz)
+    target = rules.local_instant(local.date(), at, tz)
+    if target <= now:
+        target = rules.local_instant(local.date() + timedelta(days=1), at, tz)
+    await env.sleep(target - now)
+    return await env.get_current_time()
+
+
+async def attempts(db: Database, account_id: str | None = None) -> list[ContactAttempt]:
+    async with db.sessions() as s:
+        q = select(ContactAttempt).order_by(ContactAttempt.attempted_at, ContactAttempt.id)
+        if account_id:
+            q = q.where(ContactAttempt.account_id == account_id)
+        return list((await s.scalars(q)).all())

@@ -1,0 +1,208 @@
+"""The case, end to end, on the time-skipping test server and a real database."""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from db.models import Case, CaseHistory, EvidenceEntry, Payment
+from db import evidence
+from tests.helpers import advance_to_local, attempts, default_event, start_case
+from worker import build_worker
+from workflows import rules
+
+
+def assert_inside_contact_hours(rows) -> None:
+    for r in rows:
+        local = rules.local_datetime(r.attempted_at, r.timezone)
+        assert time(8, 0) <= local.time() < time(22, 0), f"{r.step} at {local} local"
+        assert r.local_date == local.date()
+
+
+async def test_unresponsive_debtor_gets_voice_human_letter_on_days_0_3_7(env, db, task_queue):
+    tz = "America/New_York"
+    start = await advance_to_local(env, tz, time(10, 0))
+    event = default_event("A-UNRESP", occurred_at=start, tz=tz)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        handle = await start_case(env, task_queue, event)
+        await env.sleep(timedelta(days=9))
+        status = await handle.query("status")
+    rows = await attempts(db, "A-UNRESP")
+    assert [(r.step, r.channel, r.outcome) for r in rows] == [
+        ("voice_robot", "voice", "no_answer"),
+        ("human_call", "human", "no_answer"),
+        ("legal_notice", "letter", "delivered"),
+    ]
+    day0 = rules.local_date(start, tz)
+    assert [(r.local_date - day0).days for r in rows] == [0, 3, 7]
+    assert_inside_contact_hours(rows)
+    assert all(r.retain_until >= r.attempted_at + timedelta(days=730) for r in rows if r.channel != "letter")
+    assert status["stage"] == "awaiting_response"
+    assert status["next_action"] == "legal_branch"
+    assert status["closed_reason"] is None
+    # The served letter is a demand: it restarts the limitation period.
+    assert status["limitation_expires_on"] == rules.limitation_expiry(rows[2].local_date).isoformat()
+    # Two unanswered calls in a row: lost contact, grade III.
+    assert status["grade"] == "III"
+
+
+async def test_a_case_opened_in_quiet_hours_waits_until_0800_local(env, db, task_queue):
+    tz = "Asia/Shanghai"
+    start = await advance_to_local(env, tz, time(23, 30))
+    event = default_event("A-NIGHT", occurred_at=start, tz=tz)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        handle = await start_case(env, task_queue, event)
+        await env.sleep(timedelta(hours=1))
+        waiting = await handle.query("status")
+        assert await attempts(db, "A-NIGHT") == []
+        await env.sleep(timedelta(hours=8))
+    assert waiting["paused_by"] == ["quiet_hours"]
+    assert waiting["next_action"] == "voice_robot"
+    expected = rules.local_instant(rules.local_date(start, tz) + timedelta(days=1), time(8, 0), tz)
+    assert waiting["next_action_at"] == expected.isoformat()
+    rows = await attempts(db, "A-NIGHT")
+    assert len(rows) == 1 and rows[0].local_time.startswith("08:00")
+    assert_inside_contact_hours(rows)
+
+
+async def test_payment_after_the_voice_call_closes_paid_with_no_later_contact(env, db, task_queue):
+    tz = "Asia/Shanghai"
+    start = await advance_to_local(env, tz, time(9, 0))
+    event = default_event("A-PAYS", occurred_at=start, tz=tz, amount="800.00")
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        handle = await start_case(env, task_queue, event)
+        await env.sleep(timedelta(days=1))
+        now = await env.get_current_time()
+        from workflows.model import CaseEvent
+        await handle.signal("event", CaseEvent("pay-1", "payment.received", now,
+                                               {"account_id": "A-PAYS", "payment_id": "P-1", "amount": "300.00"}))
+        await env.sleep(timedelta(hours=1))
+        partial = await handle.query("status")
+        await handle.signal("event", CaseEvent("pay-2", "payment.received", now,
+                                               {"account_id": "A-PAYS", "payment_id": "P-2", "amount": "500.00"}))
+        # the same event again is a no-op
+        await handle.signal("event", CaseEvent("pay-2", "payment.received", now,
+                                               {"account_id": "A-PAYS", "payment_id": "P-2", "amount": "500.00"}))
+        result = await handle.result()
+        await env.sleep(timedelta(days=10))
+    assert partial["outstanding"] == "500.00" and partial["closed_reason"] is None
+    assert result["closed_reason"] == "paid" and result["outstanding"] == "0.00"
+    rows = await attempts(db, "A-PAYS")
+    assert [r.step for r in rows] == ["voice_robot"]
+    async with db.sessions() as s:
+        paid = (await s.scalars(select(Payment).order_by(Payment.payment_id))).all()
+        case = await s.get(Case, "A-PAYS")
+    assert [(p.payment_id, p.amount) for p in paid] == [("P-1", Decimal("300.00")), ("P-2", Decimal("500.00"))]
+    assert case.stage == "closed" and case.closed_reason == "paid" and case.outstanding == Decimal("0")
+
+
+async def test_debtor_paying_during_the_human_call_closes_paid(env, db, task_queue):
+    start = await advance_to_local(env, "Asia/Shanghai", time(9, 0))
+    event = default_event("A-SIMPAY", occurred_at=start, simulation={"pays_after": "human_call"})
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        handle = await start_case(env, task_queue, event)
+        result = await handle.result()
+    assert result["closed_reason"] == "paid"
+    assert [r.step for r in await attempts(db, "A-SIMPAY")] == ["voice_robot", "human_call"]
+
+
+async def test_promise_to_pay_defers_the_next_step_to_the_day_after_the_promised_date(env, db, task_queue):
+    tz = "Asia/Shanghai"
+    start = await advance_to_local(env, tz, time(9, 0))
+    event = default_event("A-PROMISE", occurred_at=start, simulation={"answers": True, "promises_in_days": 5})
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        handle = await start_case(env, task_queue, event)
+        await env.sleep(timedelta(hours=1))
+        promised = await handle.query("status")
+        await env.sleep(timedelta(days=8))
+    day0 = rules.local_date(start, tz)
+    assert promised["stage"] == "promise_to_pay"
+    assert promised["promised_date"] == (day0 + timedelta(days=5)).isoformat()
+    assert promised["grade"] == "I"
+    rows = await attempts(db, "A-PROMISE")
+    # broken promise: the human call resumes the day after the promised date
+    assert [(r.step, (r.local_date - day0).days) for r in rows][:2] == [("voice_robot", 0), ("human_call", 6)]
+    assert rows[1].outcome == "answered"
+
+
+async def test_four_accounts_of_one_debtor_never_exceed_three_connected_calls_a_day(env, db, task_queue):
+    tz = "Asia/Shanghai"
+    start = await advance_to_local(env, tz, time(9, 0))
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        for i in range(4):
+            await start_case(env, task_queue, default_event(
+                f"A-CAP{i}", occurred_at=start, debtor_id="D-SHARED", simulation={"answers": True}))
+        await env.sleep(timedelta(days=2))
+    rows = [r for r in await attempts(db) if r.debtor_id == "D-SHARED"]
+    per_day: dict = {}
+    for r in rows:
+        per_day[r.local_date] = per_day.get(r.local_date, 0) + int(r.connected)
+    day0 = rules.local_date(start, tz)
+    assert per_day == {day0: 3, day0 + timedelta(days=1): 1}
+    late = [r for r in rows if r.local_date != day0][0]
+    assert late.local_time.startswith("08:00")
+
+
+async def test_two_accounts_of_one_debtor_share_a_lowered_cap(env, db, task_queue):
+    tz = "Asia/Shanghai"
+    start = await advance_to_local(env, tz, time(9, 0))
+    strict = rules.ContactRules(max_connected_calls_per_debtor_per_day=1)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url, contact_rules=strict):
+        for acct in ("A-TWO1", "A-TWO2"):
+            await start_case(env, task_queue, default_event(
+                acct, occurred_at=start, debtor_id="D-TWO", simulation={"answers": True}))
+        await env.sleep(timedelta(days=5))
+    rows = [r for r in await attempts(db) if r.debtor_id == "D-TWO"]
+    connected_per_day: dict = {}
+    for r in rows:
+        connected_per_day[r.local_date] = connected_per_day.get(r.local_date, 0) + int(r.connected)
+    assert len(rows) >= 3
+    assert max(connected_per_day.values()) == 1
+
+
+@pytest.mark.parametrize(
+    "overrides, reason",
+    [
+        ({"currency": "XYZ"}, "invalid_debt"),
+        ({"amount": "0"}, "invalid_debt"),
+        ({"due": +30}, "invalid_debt"),  # due in the future
+        ({"contract_id": " "}, "invalid_debt"),
+        ({"due": -(3 * 366 + 2)}, "time_barred"),  # more than 3 years overdue
+    ],
+)
+async def test_invalid_and_time_barred_debts_close_without_any_contact(env, db, task_queue, overrides, reason):
+    start = await env.get_current_time()
+    overrides = dict(overrides)
+    if "due" in overrides:
+        overrides["due"] = (start.date() + timedelta(days=overrides["due"])).isoformat()
+    contract = overrides.pop("contract_id", None)
+    event = default_event("A-BAD", occurred_at=start, **overrides)
+    if contract is not None:
+        event["contract_id"] = contract
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        handle = await start_case(env, task_queue, event)
+        result = await handle.result()
+    assert result["closed_reason"] == reason
+    assert result["stage"] == "closed"
+    assert await attempts(db) == []
+    async with db.sessions() as s:
+        case = await s.get(Case, "A-BAD")
+        n_evidence = await s.scalar(select(func.count()).select_from(EvidenceEntry))
+    assert case.closed_reason == reason
+    assert n_evidence == 1  # the evidence is fingerprinted even for a debt that is refused
+    assert (await evidence.verify_chain(db)).ok
+
+
+async def test_every_stage_change_is_in_the_case_history(env, db, task_queue):
+    start = await advance_to_local(env, "Asia/Shanghai", time(9, 0))
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        handle = await start_case(env, task_queue, default_event("A-HIST", occurred_at=start, simulation={"pays_after": "voice"}))
+        await handle.result()
+    async with db.sessions() as s:
+        notes = (await s.scalars(select(CaseHistory.note).where(CaseHistory.account_id == "A-HIST")
+                                 .order_by(CaseHistory.revision))).all()
+    assert notes[0] == "case opened"
+    assert notes[-1].startswith("closed paid")
