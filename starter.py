@@ -29,6 +29,7 @@ from db import evidence
 from db.migrate import upgrade
 from db.models import Case
 from db.session import Database
+from workflows import rules
 from workflows.model import case_workflow_id
 from worker import connect, task_queue_from_env
 
@@ -92,17 +93,40 @@ async def cmd_status(client: Client, account_id: str) -> int:
 
 
 async def cmd_cases(limit: int) -> int:
+    """Cases from the database, with live state from each case's status query."""
     db = Database()
     try:
         async with db.sessions() as s:
             rows = (await s.scalars(select(Case).order_by(Case.opened_at, Case.account_id).limit(limit))).all()
     finally:
         await db.dispose()
-    print_table(
-        ["account", "debtor", "region", "grade", "stage", "outstanding", "closed", "limitation"],
-        [[c.account_id, c.debtor_id, c.region, c.grade, c.stage, f"{c.outstanding} {c.currency}",
-          c.closed_reason or "", c.limitation_expires_on.isoformat()] for c in rows],
-    )
+    try:
+        client = await connect()
+    except Exception:  # Temporal down: the database alone still answers
+        client = None
+    gate = asyncio.Semaphore(20)
+
+    async def live(case: Case) -> dict | None:
+        if client is None:
+            return None
+        async with gate:
+            try:
+                return await client.get_workflow_handle(case.workflow_id).query("status")
+            except Exception:
+                return None
+
+    states = await asyncio.gather(*(live(c) for c in rows))
+    table = []
+    for c, st in zip(rows, states):
+        st = st or {"stage": c.stage, "grade": c.grade, "outstanding": str(c.outstanding), "paused_by": [],
+                    "next_action": None, "next_action_at": None, "closed_reason": c.closed_reason}
+        when = ""
+        if st.get("next_action_at"):
+            when = rules.local_datetime(datetime.fromisoformat(st["next_action_at"]), st.get("timezone") or "UTC") \
+                .strftime("%m-%d %H:%M local")
+        table.append([c.account_id, c.region, st["grade"], st["stage"], f"{st['outstanding']} {c.currency}",
+                      ",".join(st["paused_by"]), st.get("next_action") or "", when, st.get("closed_reason") or ""])
+    print_table(["account", "region", "grade", "stage", "outstanding", "paused", "next", "at", "closed"], table)
     return 0
 
 

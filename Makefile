@@ -1,0 +1,31 @@
+# Two commands for a newcomer (see README):
+#   make demo   start Temporal + a worker, migrate, ingest the sample, show the cases
+#   make test   run the whole test suite
+# Both create the virtual environment from pyproject.toml on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test stop venv bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	./scripts/demo.sh
+
+stop:
+	./scripts/stop.sh
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+clean: stop
+	rm -rf .data

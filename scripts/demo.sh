@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The product's main job on the embedded default: a Temporal dev server
+# (SQLite under .data/), migrations, a worker, the sample events, a status table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+DATA="$PWD/.data"
+mkdir -p "$DATA"
+export DATABASE_URL="${DATABASE_URL:-sqlite+aiosqlite:///$DATA/collections.db}"
+export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-localhost:7233}"
+UI_PORT="${UI_PORT:-8233}"
+
+port_open() { "$PY" -c "import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(s.connect_ex(('127.0.0.1', $1)))"; }
+
+if port_open 7233; then
+  echo "Temporal is already listening on 7233: using it."
+else
+  echo "Starting the Temporal dev server (Web UI on port $UI_PORT, history in .data/temporal.db)..."
+  nohup .venv/bin/temporal server start-dev \
+    --db-filename "$DATA/temporal.db" \
+    --sqlite-pragma journal_mode=WAL --sqlite-pragma synchronous=NORMAL \
+    --ui-port "$UI_PORT" --log-level warn \
+    --search-attribute CaseStage=Keyword --search-attribute DebtorGrade=Keyword \
+    --search-attribute Region=Keyword --search-attribute PausedBy=KeywordList \
+    --search-attribute OutstandingAmount=Double --search-attribute DebtorId=Keyword \
+    > "$DATA/temporal.log" 2>&1 &
+  echo $! > "$DATA/temporal.pid"
+  for _ in $(seq 1 120); do
+    if .venv/bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; then break; fi
+    sleep 0.5
+  done
+  .venv/bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null \
+    || { echo "Temporal did not start; see $DATA/temporal.log" >&2; exit 1; }
+fi
+
+echo "Applying database migrations ($DATABASE_URL)..."
+"$PY" starter.py migrate
+
+if [ -f "$DATA/worker.pid" ] && kill -0 "$(cat "$DATA/worker.pid")" 2>/dev/null; then
+  echo "A worker is already running (pid $(cat "$DATA/worker.pid"))."
+else
+  echo "Starting a worker (logs: .data/worker.log)..."
+  nohup "$PY" worker.py >> "$DATA/worker.log" 2>&1 &
+  echo $! > "$DATA/worker.pid"
+fi
+
+echo "Ingesting samples/events.jsonl..."
+"$PY" starter.py ingest samples/events.jsonl --rejects "$DATA/sample.rejects.jsonl" || true
+sleep 4
+"$PY" starter.py cases
+
+cat <<TXT
+
+Where to look:
+  Web UI, all cases:   http://localhost:$UI_PORT/namespaces/default/workflows
+  one case:            http://localhost:$UI_PORT/namespaces/default/workflows/case-ACC-1001
+  open grade III cases: query  CaseStage != "closed" AND DebtorGrade = "III"
+  one case as JSON:    .venv/bin/python starter.py status ACC-1001
+  the contact log:     .data/collections.db, table contact_attempts
+Stop the server and worker with: make stop
+TXT

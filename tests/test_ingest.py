@@ -1,0 +1,188 @@
+"""Ingest: the input contract of SPEC §5, rejects, idempotency, dispatch."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from temporalio.service import RPCError
+
+import starter
+from activities.ingest import Ingestor
+from db.models import IngestedEvent, Payment, RejectedEvent
+from tests.helpers import default_event
+from worker import build_worker
+from workflows.model import case_workflow_id
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def account_event(kind: str, account_id: str, **fields) -> dict:
+    return {"event_id": f"ev-{uid()}", "type": kind, "occurred_at": "2026-11-24T10:00:00+08:00",
+            "account_id": account_id, **fields}
+
+
+def malformed_lines(known: str) -> list[tuple[str, str]]:
+    """(line, the reason it must be rejected with) for every kind of bad input of SPEC §5."""
+    good = default_event(f"ACC-{uid()}", occurred_at=__import__("datetime").datetime.fromisoformat(
+        "2026-11-24T10:00:00+08:00"))
+
+    def variant(**changes) -> str:
+        ev = json.loads(json.dumps(good))
+        ev["event_id"] = f"ev-{uid()}"
+        ev["account_id"] = f"ACC-{uid()}"
+        for k, v in changes.items():
+            if v is None:
+                ev.pop(k, None)
+            else:
+                ev[k] = v
+        return json.dumps(ev)
+
+    no_phone = json.loads(variant())
+    del no_phone["debtor"]["phone"]
+    bad_age = json.loads(variant())
+    bad_age["debtor"]["age"] = "41"
+    bad_tz = json.loads(variant())
+    bad_tz["debtor"]["timezone"] = "Asia/Atlantis"
+    return [
+        ('{"event_id": "x", "type": ', "not valid JSON"),
+        ("[1, 2, 3]", "must be a JSON object"),
+        ('"just a string"', "must be a JSON object"),
+        (variant(type="account.exploded"), "unknown event type 'account.exploded'"),
+        (variant(type=None), "missing field type"),
+        (variant(contract_id=None), "missing field contract_id"),
+        (variant(event_id=None), "missing field event_id"),
+        (json.dumps(no_phone), "missing field debtor.phone"),
+        (variant(amount_due=1200.5), "wrong type for amount_due"),
+        (variant(amount_due="-10.00"), "must not be negative"),
+        (variant(amount_due="12,00"), "must be a decimal string"),
+        (variant(amount_due="1e3"), "must be a decimal string"),
+        (variant(amount_due="10.005"), "fractions of a cent"),
+        (variant(due_date="30/09/2026"), "due_date"),
+        (variant(occurred_at="2026-11-24T10:00:00"), "UTC offset"),
+        (variant(grade="IV"), "grade"),
+        (variant(asset_flight_risk="yes"), "wrong type for asset_flight_risk"),
+        (json.dumps(bad_age), "wrong type for debtor.age"),
+        (json.dumps(bad_tz), "unknown IANA time zone"),
+        (json.dumps(account_event("payment.received", known, payment_id="P1", amount="-5.00")), "must not be negative"),
+        (json.dumps(account_event("payment.received", known, payment_id="P1", amount=5)), "wrong type for amount"),
+        (json.dumps(account_event("payment.received", known, payment_id="P1", amount="0.00")), "greater than zero"),
+        (json.dumps(account_event("payment.received", known, amount="5.00")), "missing field payment_id"),
+        (json.dumps(account_event("payment.received", f"ACC-NOPE-{uid()}", payment_id="P9", amount="5.00")),
+         "unknown account"),
+        (json.dumps(account_event("dispute.resolved", known, upheld="true")), "wrong type for upheld"),
+        (json.dumps(account_event("suspension.granted", known, months=25, reason="illness")), "months"),
+        (json.dumps(account_event("suspension.granted", known, months=0, reason="illness")), "months"),
+        (json.dumps(account_event("plan.accepted", known, periods=13)), "periods"),
+        (json.dumps({"event_id": f"ev-{uid()}", "type": "disaster.declared",
+                     "occurred_at": "2026-11-24T10:00:00+08:00"}), "missing field region"),
+        (json.dumps(account_event("case.recalled", f"ACC-NOPE-{uid()}")), "unknown account"),
+    ]
+
+
+@pytest.fixture
+async def ingestor(env, db, task_queue):
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        yield Ingestor(env.client, db, task_queue)
+
+
+async def test_every_malformed_line_is_rejected_with_its_reason_and_changes_nothing(ingestor, db, env, tmp_path):
+    known = f"ACC-{uid()}"
+    now = await env.get_current_time()
+    opening = json.dumps(default_event(known, occurred_at=now))
+    cases = malformed_lines(known)
+    lines = [opening] + [line for line, _ in cases]
+    rejects = tmp_path / "rejects.jsonl"
+    report = await ingestor.ingest_lines(lines, source="bad.jsonl", rejects_path=rejects)
+
+    assert report.accepted == 1 and report.rejected == len(cases)
+    for (line_no, reason), (_, expected) in zip(report.rejects, cases):
+        assert expected in reason, f"line {line_no}: {reason!r} should mention {expected!r}"
+    assert [n for n, _ in report.rejects] == list(range(2, len(cases) + 2))
+    stored = [json.loads(x) for x in rejects.read_text().splitlines()]
+    assert [(r["line"], r["reason"]) for r in stored] == report.rejects
+    async with db.sessions() as s:
+        rows = (await s.scalars(select(RejectedEvent).order_by(RejectedEvent.line_no))).all()
+        accepted = (await s.scalars(select(IngestedEvent.event_id))).all()
+    assert [(r.line_no, r.reason) for r in rows] == report.rejects
+    assert len(accepted) == 1  # only the opening event reached the case store
+    # No rejected default started a case.
+    for line, _ in cases:
+        try:
+            account = json.loads(line).get("account_id")
+        except (ValueError, AttributeError):
+            continue
+        if account and account != known:
+            with pytest.raises(RPCError):
+                await env.client.get_workflow_handle(case_workflow_id(account)).describe()
+
+
+async def test_reingesting_a_file_changes_nothing(ingestor, db, env):
+    now = await env.get_current_time()
+    acct = f"ACC-{uid()}"
+    lines = [json.dumps(default_event(acct, occurred_at=now, amount="500.00")),
+             json.dumps(account_event("payment.received", acct, payment_id=f"P-{uid()}", amount="100.00"))]
+    first = await ingestor.ingest_lines(lines, source="f")
+    await env.sleep(timedelta(seconds=5))
+    status_before = await env.client.get_workflow_handle(case_workflow_id(acct)).query("status")
+    second = await ingestor.ingest_lines(lines, source="f")
+    await env.sleep(timedelta(seconds=5))
+    status_after = await env.client.get_workflow_handle(case_workflow_id(acct)).query("status")
+    assert (first.accepted, first.duplicate) == (2, 0)
+    assert (second.accepted, second.duplicate, second.rejected) == (0, 2, 0)
+    assert status_before["outstanding"] == status_after["outstanding"] == "400.00"
+    async with db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Payment)) == 1
+
+
+async def test_a_second_default_for_an_open_account_is_rejected(ingestor, env):
+    now = await env.get_current_time()
+    acct = f"ACC-{uid()}"
+    report = await ingestor.ingest_lines(
+        [json.dumps(default_event(acct, occurred_at=now)), json.dumps(default_event(acct, occurred_at=now))],
+        source="twice")
+    assert report.accepted == 1 and report.rejected == 1
+    assert "already has a case" in report.rejects[0][1]
+
+
+async def test_full_payment_closes_the_case_and_a_late_payment_is_still_recorded(ingestor, db, env):
+    now = await env.get_current_time()
+    acct = f"ACC-{uid()}"
+    await ingestor.ingest_lines([
+        json.dumps(default_event(acct, occurred_at=now, amount="250.00")),
+        json.dumps(account_event("payment.received", acct, payment_id="P-FULL", amount="250.00")),
+    ], source="pay")
+    result = await env.client.get_workflow_handle(case_workflow_id(acct)).result()
+    assert result["closed_reason"] == "paid"
+    late = await ingestor.ingest_lines(
+        [json.dumps(account_event("payment.received", acct, payment_id="P-LATE", amount="20.00")),
+         json.dumps(account_event("case.recalled", acct))], source="late")
+    assert late.accepted == 1 and late.rejected == 1
+    assert "is closed (paid)" in late.rejects[0][1]
+    async with db.sessions() as s:
+        sources = dict((await s.execute(select(Payment.payment_id, Payment.source))).all())
+    assert sources == {"P-FULL": "event", "P-LATE": "late"}
+
+
+async def test_cli_ingest_prints_counts_and_exits_nonzero_on_rejects(env, db, task_queue, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    monkeypatch.setenv("COLLECTIONS_TASK_QUEUE", task_queue)
+    now = await env.get_current_time()
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(default_event(f"ACC-{uid()}", occurred_at=now)) + "\nnot json\n")
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        code = await starter.main(["ingest", str(path)])
+        again = await starter.main(["ingest", str(path)])
+    out = capsys.readouterr()
+    assert code == 1 and again == 1
+    assert "accepted 1, duplicate 0, rejected 1" in out.out
+    assert "accepted 0, duplicate 1, rejected 1" in out.out
+    assert "line 2: not valid JSON" in out.err
+    assert Path(str(path).replace(".jsonl", ".rejects.jsonl")).exists()
