@@ -12,6 +12,7 @@ skipping, and moves forward on a retry.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from datetime import date, datetime, timedelta, timezone
@@ -40,6 +41,19 @@ from workflows.model import (
 )
 
 CALL_CHANNELS = ("voice", "human")
+HEARTBEAT_EVERY_SECONDS = 5.0
+
+
+async def with_heartbeat(coro):
+    """Await an adapter call, heartbeating meanwhile: a worker that dies
+    mid-call is noticed within the heartbeat timeout and the attempt is
+    retried elsewhere (and finds its row, so nothing is doubled)."""
+    task = asyncio.ensure_future(coro)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
+        if done:
+            return task.result()
+        activity.heartbeat()
 
 
 def phone_hash(phone: str) -> str:
@@ -204,17 +218,19 @@ class CaseActivities:
                 return self._result(row)  # a retry after the attempt completed: no second contact
         # Outside the transaction: the call itself (idempotent per key at the adapter).
         if step.channel == "letter":
-            receipt = await self.adapters.eservice.serve(
+            receipt = await with_heartbeat(self.adapters.eservice.serve(
                 key=key, phone=d.phone, document=script, at=row.attempted_at, profile=d.simulation
-            )
+            ))
             result = await self._complete_letter(key, receipt.receipt_ref, receipt.delivered)
         else:
             if step.channel == "voice":
-                outcome = await self.adapters.voice.call(key=key, phone=d.phone, script=script, profile=d.simulation)
-            else:
-                outcome = await self.adapters.human.call(
-                    key=key, phone=d.phone, team_id=team or "general", script=script, profile=d.simulation
+                outcome = await with_heartbeat(
+                    self.adapters.voice.call(key=key, phone=d.phone, script=script, profile=d.simulation)
                 )
+            else:
+                outcome = await with_heartbeat(self.adapters.human.call(
+                    key=key, phone=d.phone, team_id=team or "general", script=script, profile=d.simulation
+                ))
             result = await self._complete_call(key, req, outcome)
         log.info("contact", channel=step.channel, outcome=result.outcome, team_id=result.team_id,
                  promised_date=result.promised_date)

@@ -127,7 +127,7 @@ def main() -> None:
          "payment_id": "PAY-90001", "amount": "3000.00"},  # partial: 3000.00 of 8600.00
         {"type": "payment.received", "occurred_at": at(21, 40), "account_id": account_id(22),
          "payment_id": "PAY-90002", "amount": "860.00"},  # full
-        {"type": "case.recalled", "occurred_at": at(22, 10), "account_id": account_id(30)},
+        {"type": "case.recalled", "occurred_at": at(22, 10), "account_id": account_id(13)},
         {"type": "payment.received", "occurred_at": at(22, 45), "account_id": account_id(31),
          "payment_id": "PAY-90003", "amount": "500.00"},  # late payment on a time-barred debt
     ]

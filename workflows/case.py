@@ -49,6 +49,7 @@ DB_ACTIVITY = dict(
 )
 CONTACT_ACTIVITY = dict(
     start_to_close_timeout=timedelta(minutes=5),
+    heartbeat_timeout=timedelta(seconds=20),
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2)),
 )
 SEEN_EVENT_IDS_KEPT = 500
