@@ -58,6 +58,18 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         yield e
 
 
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def local_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real-time dev server, for tests where real time matters (killed workers)."""
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        dev_server_extra_args=["--log-level", "error"],
+        ui=False,
+    ) as e:
+        await register_search_attributes(e)
+        yield e
+
+
 async def _postgres_database(base_url: str) -> tuple[str, str]:
     import asyncpg
 

@@ -1,0 +1,53 @@
+"""Record workflow histories for the replay test: ``python -m tests.record_histories``.
+
+Run it when a workflow change is released; keep the old files, so that every
+shipped version of the workflow stays replayable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from datetime import time, timedelta
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from db.migrate import upgrade
+from tests.conftest import binary, register_search_attributes
+from tests.helpers import advance_to_local, default_event, start_case
+from worker import build_worker
+
+OUT = Path(__file__).parent / "histories"
+VERSION = "v1"
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/h.db"
+        await upgrade(url)
+        async with await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=binary("temporal-test-server")
+        ) as env:
+            await register_search_attributes(env)
+            tq = f"rec-{uuid.uuid4().hex[:6]}"
+            start = await advance_to_local(env, "Asia/Shanghai", time(21, 30))
+            async with build_worker(env.client, task_queue=tq, database_url=url):
+                cases = {
+                    "unresponsive": await start_case(env, tq, default_event("H-1", occurred_at=start)),
+                    "promise-then-pays": await start_case(env, tq, default_event(
+                        "H-2", occurred_at=start, simulation={"answers": True, "promises_in_days": 2,
+                                                              "pays_after": "human_call"})),
+                }
+                await env.sleep(timedelta(days=25))
+                for name, handle in cases.items():
+                    history = await handle.fetch_history()
+                    (OUT / f"{VERSION}-{name}.json").write_text(history.to_json())
+                    if (await handle.describe()).status.name == "RUNNING":
+                        await handle.terminate("recorded")
+    print("recorded", ", ".join(sorted(p.name for p in OUT.glob("*.json"))))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
