@@ -36,6 +36,8 @@ def _money(value: str) -> str:
         raise ValueError(f"must be a decimal string like \"1200.50\", got {value!r}")
     if value.startswith("-"):
         raise ValueError(f"must not be negative, got {value!r}")
+    if rules.parse_money(value) is None:
+        raise ValueError(f"is too large (at most {rules.MAX_MONEY_DIGITS} digits before the point): {value!r}")
     if Decimal(value) != Decimal(value).quantize(rules.CENT):
         raise ValueError(f"has fractions of a cent: {value!r}")
     return value

@@ -57,9 +57,6 @@ async def start_case(env: WorkflowEnvironment, task_queue: str, event: dict, **k
 async def advance_to_local(env: WorkflowEnvironment, tz: str, at: time) -> datetime:
     """Skip the test server's clock forward to the next ``at`` in ``tz``; returns now (UTC)."""
     now = await env.get_current_time()
-    import os
-    if os.environ.get("DEBUG_CLOCK"):
-        print("CLOCK", now)
     local = rules.local_datetime(now, tz)
     target = rules.local_instant(local.date(), at, tz)
     if target <= now:

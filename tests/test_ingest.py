@@ -64,6 +64,7 @@ def malformed_lines(known: str) -> list[tuple[str, str]]:
         (variant(amount_due="12,00"), "must be a decimal string"),
         (variant(amount_due="1e3"), "must be a decimal string"),
         (variant(amount_due="10.005"), "fractions of a cent"),
+        (variant(amount_due="1" * 30), "too large"),
         (variant(due_date="30/09/2026"), "due_date"),
         (variant(occurred_at="2026-11-24T10:00:00"), "UTC offset"),
         (variant(grade="IV"), "grade"),

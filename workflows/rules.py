@@ -137,7 +137,7 @@ def retain_until(attempted_at: datetime, rules: ContactRules = DEFAULT_RULES) ->
 def route_team(age: int, dialect: str | None, team_id: str | None, rules: ContactRules = DEFAULT_RULES) -> str:
     """The team that makes a human contact: debtors aged 60+ go to their dialect team."""
     if age >= rules.dialect_team_min_age:
-        return f"dialect-{(dialect or 'mandarin').strip().lower()}"
+        return f"dialect-{(dialect or '').strip().lower() or 'mandarin'}"
     return team_id or "general"
 
 
@@ -181,7 +181,8 @@ def step_due(
     - not before the day after a promised payment date.
     """
     step = LADDER[index]
-    due = opened_at + timedelta(days=step.day)
+    opened_local = local_datetime(opened_at, tz)  # day N = N local calendar days on, same wall time
+    due = local_instant(opened_local.date() + timedelta(days=step.day), opened_local.time(), tz)
     gap = step.day - LADDER[index - 1].day if index > 0 else 0
     midnight = time(0, 0)
     if previous_step_at is not None and index > 0:
@@ -221,12 +222,18 @@ def is_time_barred(expiry: date, today: date) -> bool:
     return today > expiry
 
 
+MAX_MONEY_DIGITS = 16  # whole-number digits the database's Numeric(18, 2) holds
+
+
 def parse_money(value: str) -> Decimal | None:
+    """A finite Decimal the records can hold, else None."""
     try:
         d = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         return None
-    return d if d.is_finite() else None
+    if not d.is_finite() or d.adjusted() >= MAX_MONEY_DIGITS:
+        return None
+    return d
 
 
 def verify_debt(
@@ -235,7 +242,7 @@ def verify_debt(
     """The reason the debt is invalid, or None when it is valid (SPEC §2.1)."""
     amount = parse_money(amount_due)
     if amount is None or amount <= 0:
-        return f"amount_due must be a positive amount, got {amount_due!r}"
+        return f"amount_due must be a positive amount of at most {MAX_MONEY_DIGITS} digits, got {amount_due!r}"
     if amount != amount.quantize(CENT):
         return f"amount_due has fractions of a cent: {amount_due!r}"
     if currency not in KNOWN_CURRENCIES:
@@ -261,9 +268,9 @@ def initial_grade(given: str | None, asset_flight_risk: bool) -> str:
 
 
 def regrade(grade: str, *, answered: bool, promised: bool, paid: bool, unanswered_in_a_row: int) -> str:
-    """Contact outcomes re-grade the case: cooperation lifts it to I, a
-    debtor who answers without promising is standard (II), and a debtor who
-    has not answered two contacts in a row is treated as lost contact (III)."""
+    """Contact outcomes re-grade the case: a promise or a payment lifts it to
+    I; answering without a promise keeps I or II and lifts a lost-contact III
+    to II; two unanswered contacts in a row mean lost contact (III)."""
     if paid or promised:
         return "I"
     if answered:
@@ -305,15 +312,16 @@ def installment_schedule(outstanding: Decimal, installment: Decimal, periods: in
 # --------------------------------------------------------------------------
 
 _PROHIBITED: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("threat", re.compile(r"\b(we will (hurt|find|visit) you|or else|you will regret|threat)", re.I)),
+    ("threat", re.compile(r"\b(we will (hurt|find|visit) you|or else\b|you will regret|threat)", re.I)),
     ("third_party_contact", re.compile(
-        r"\b(call|contact|tell|inform|visit)\w* (your )?(family|relatives?|parents?|wife|husband|"
+        r"\b(call|contact|tell|inform|notify|visit)\w* (your )?(family|relatives?|parents?|wife|husband|"
         r"children|employer|boss|colleagues?|school|teacher)", re.I)),
     ("insult", re.compile(r"\b(idiot|stupid|deadbeat|loser|liar|scum)\b", re.I)),
     ("false_legal_claim", re.compile(
-        r"\b(arrest(ed)?|jail|prison|police will|criminal (charges|record)|warrant)\b", re.I)),
+        r"\b(arrest(ed)?|jail(ed)?|imprison(ed|ment)?|prison|police will|criminal (charges|record)|warrant)\b",
+        re.I)),
     ("threat", re.compile(r"(威胁|否则后果自负)")),
-    ("third_party_contact", re.compile(r"(联系|通知|告诉)(你的)?(家人|亲属|单位|学校|领导|同事)")),
+    ("third_party_contact", re.compile(r"(联系|通知|告诉)(你|您)?的?(家人|亲属|单位|学校|领导|同事)")),
     ("insult", re.compile(r"(骗子|无赖|老赖)")),
     ("false_legal_claim", re.compile(r"(坐牢|拘留|抓你|刑事责任)")),
 )
