@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -200,5 +201,18 @@ async def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def run() -> int:
+    try:
+        return asyncio.run(main())
+    except DBAPIError as e:
+        if "no such table" in str(e) or "does not exist" in str(e):
+            print("the database has no schema yet: run `python starter.py migrate` first", file=sys.stderr)
+            return 2
+        raise
+    except OSError as e:
+        print(f"cannot reach a service: {e}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(run())

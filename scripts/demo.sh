@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 DATA="$PWD/.data"
 mkdir -p "$DATA"
-export DATABASE_URL="${DATABASE_URL:-sqlite+aiosqlite:///$DATA/collections.db}"
+# DATABASE_URL: unset means the embedded default, ./collections.db (SPEC §6),
+# which every `starter.py` command then finds without further settings.
 export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-localhost:7233}"
 UI_PORT="${UI_PORT:-8233}"
 
@@ -33,7 +34,7 @@ else
     || { echo "Temporal did not start; see $DATA/temporal.log" >&2; exit 1; }
 fi
 
-echo "Applying database migrations ($DATABASE_URL)..."
+echo "Applying database migrations (${DATABASE_URL:-./collections.db})..."
 "$PY" starter.py migrate
 
 if [ -f "$DATA/worker.pid" ] && kill -0 "$(cat "$DATA/worker.pid")" 2>/dev/null; then
@@ -56,6 +57,6 @@ Where to look:
   one case:            http://localhost:$UI_PORT/namespaces/default/workflows/case-ACC-1001
   open grade III cases: query  CaseStage != "closed" AND DebtorGrade = "III"
   one case as JSON:    .venv/bin/python starter.py status ACC-1001
-  the contact log:     .data/collections.db, table contact_attempts
+  the contact log:     collections.db, table contact_attempts (sqlite3 collections.db)
 Stop the server and worker with: make stop
 TXT

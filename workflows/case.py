@@ -151,7 +151,8 @@ class DelinquentAccountWorkflow:
             promised_date=date.fromisoformat(self.s.promised_date) if self.s.promised_date else None,
         )
         stage = "promise_to_pay" if self.s.promised_date and workflow.now() < due else "wake_up_ladder"
-        await self._set_stage(stage, step.name, due)
+        # Shown: when the contact can really happen (out of quiet hours).
+        await self._set_stage(stage, step.name, rules.next_contact_window(due, self.debtor.timezone))
         if not await self._wait_until(due, step.label):
             return  # an event arrived first: re-plan
         window = rules.next_contact_window(workflow.now(), self.debtor.timezone)
