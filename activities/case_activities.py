@@ -23,6 +23,7 @@ from temporalio import activity
 
 from activities.adapters import Adapters, CallOutcome
 from activities.logs import get_logger, mask_phone
+from activities.protections import active_protections
 from db import evidence
 from db.models import Case, CaseHistory, ComplianceIncident, ContactAttempt, Debtor as DebtorRow, Payment, SkipTrace
 from db.session import Database
@@ -109,8 +110,10 @@ class CaseActivities:
                 self.db, s, account_id=ev.account_id, kind="default_event",
                 key=f"default:{ev.account_id}:{ev.event_id}", payload=payload, at=now,
             )
-        get_logger(account_id=ev.account_id, step="open_case").info("case opened", evidence_seq=entry.seq)
-        return OpenCaseResult(evidence_seq=entry.seq, evidence_sha256=entry.sha256)
+        protections = await active_protections(self.db, region=d.region, team_id=ev.team_id, at=now)
+        get_logger(account_id=ev.account_id, step="open_case").info(
+            "case opened", evidence_seq=entry.seq, protections=[p.kind for p in protections])
+        return OpenCaseResult(evidence_seq=entry.seq, evidence_sha256=entry.sha256, protections=protections)
 
     @activity.defn(name="record_case")
     async def record_case(self, snap: CaseSnapshot) -> None:

@@ -25,7 +25,17 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.events import AccountDefaulted, EventRejected, PaymentReceived, canonical, parse_event
+from activities.events import (
+    AccountDefaulted,
+    ComplaintFiled,
+    DisasterDeclared,
+    EventRejected,
+    PaymentReceived,
+    TeamReviewCleared,
+    canonical,
+    parse_event,
+)
+from activities.protections import Protections
 from activities.logs import get_logger
 from db.models import Case, IngestedEvent, Payment, RejectedEvent
 from db.session import Database
@@ -62,11 +72,13 @@ def to_default_event(ev: AccountDefaulted, raw_line: str) -> DefaultEvent:
 
 
 class Ingestor:
-    def __init__(self, client: Client, db: Database, task_queue: str = "collections") -> None:
+    def __init__(self, client: Client, db: Database, task_queue: str = "collections",
+                 complaint_threshold: int | None = None) -> None:
         self.client = client
         self.db = db
         self.task_queue = task_queue
         self.log = get_logger(component="ingest")
+        self.protections = Protections(client, db, complaint_threshold)
 
     async def ingest_lines(self, lines: Iterable[str], *, source: str, rejects_path: Path | None = None) -> IngestReport:
         report = IngestReport()
@@ -156,10 +168,14 @@ class Ingestor:
             except WorkflowAlreadyStartedError:
                 pass  # started by an earlier, interrupted run of this ingest
             return "dispatched", None
-        if ev.account is None:
-            # Region and team events (disasters, team reviews) are recorded for
-            # the protections that act on them.
-            return "recorded", None
+        at = ev.occurred_at.astimezone(timezone.utc)
+        if isinstance(ev, DisasterDeclared):
+            return await self.protections.declare_disaster(ev.event_id, ev.region, ev.days, at)
+        if isinstance(ev, TeamReviewCleared):
+            return await self.protections.clear_team(ev.event_id, ev.team_id, at)
+        if isinstance(ev, ComplaintFiled):
+            return await self.protections.file_complaint(ev.event_id, ev.account_id, ev.team_id, ev.text,
+                                                         ev.occurred_at)
         handle = self.client.get_workflow_handle(case_workflow_id(ev.account))
         payload = CaseEvent(event_id=ev.event_id, type=ev.type, occurred_at=ev.occurred_at.astimezone(timezone.utc),
                             data=ev.model_dump(mode="json", exclude={"event_id", "type", "occurred_at"}))

@@ -224,6 +224,45 @@ class RejectedEvent(Base):
     rejected_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class Disaster(Base):
+    """A declared disaster: open cases of the region pause until ``ends_at``."""
+
+    __tablename__ = "disasters"
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    region: Mapped[str] = mapped_column(String(32), index=True)
+    declared_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    cases_notified: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Complaint(Base):
+    __tablename__ = "complaints"
+    __table_args__ = (Index("ix_complaints_team_day", "team_id", "day"),)
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    text: Mapped[str] = mapped_column(Text)
+    filed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TeamSuspension(Base):
+    """The team circuit breaker: a row per trip; open while ``cleared_at`` is null."""
+
+    __tablename__ = "team_suspensions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    complaints: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[int] = mapped_column(Integer)
+    suspended_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cleared_by_event: Mapped[str | None] = mapped_column(String(128))
+
+
 class Lock(Base):
     """Rows locked FOR UPDATE to serialise rule checks across worker processes."""
 

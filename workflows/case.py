@@ -38,8 +38,10 @@ with workflow.unsafe.imports_passed_through():
         EvidenceRequest,
         LadderRecord,
         OpenCaseRequest,
+        Pause,
         PaymentRecord,
         SkipTraceRequest,
+        SuspensionRequest,
     )
     from workflows.search import search_attribute_updates
 
@@ -64,7 +66,8 @@ class DelinquentAccountWorkflow:
         self.s: CaseState = inp.state or CaseState()
         self.inbox: list[CaseEvent] = list(inp.pending_events)
         self.history_limit = inp.history_limit
-        self.paused_by: list[str] = []
+        self.quiet_hours = False
+        self._replan = False  # set by an update that changes what the case waits for
         self.next_action: str | None = None
         self.next_action_at: datetime | None = None
         self._published: dict[str, Any] = {}
@@ -95,11 +98,13 @@ class DelinquentAccountWorkflow:
         self.s.grade = rules.initial_grade(self.ev.grade, self.ev.asset_flight_risk)
         self.s.outstanding = self.ev.amount_due
         self.s.limitation_expires_on = rules.limitation_expiry(due).isoformat()
-        await workflow.execute_activity_method(
+        opened = await workflow.execute_activity_method(
             CaseActivities.open_case,
             OpenCaseRequest(event=self.ev, grade=self.s.grade, limitation_expires_on=self.s.limitation_expires_on),
             summary="verify debt, fingerprint evidence", **DB_ACTIVITY,
         )
+        for pause in opened.protections:  # a disaster or team suspension already in force
+            self._add_pause(pause)
         invalid = rules.verify_debt(
             amount_due=self.ev.amount_due, currency=self.ev.currency, contract_id=self.ev.contract_id,
             due_date=due, today=today,
@@ -114,9 +119,15 @@ class DelinquentAccountWorkflow:
 
     async def _advance(self) -> None:
         """Take the case one step further, or wait for the next thing to happen."""
+        self._replan = False
         today = rules.local_date(workflow.now(), self.debtor.timezone)
         if rules.is_time_barred(date.fromisoformat(self.s.limitation_expires_on), today):
             await self._close("time_barred", f"limitation period expired on {self.s.limitation_expires_on}")
+            return
+        if self._release_expired_pauses():
+            await self._record("protection expired")
+        if self._active_pauses():
+            await self._wait_out_pauses()
             return
         if self.s.grade == "III" and not self.s.skip_traced:
             await self._skip_trace()
@@ -144,7 +155,8 @@ class DelinquentAccountWorkflow:
         step = rules.LADDER[index]
         due = rules.step_due(
             index,
-            opened_at=self.ev.occurred_at,
+            # the ladder's clock stands still while the case is protected
+            opened_at=self.ev.occurred_at + timedelta(seconds=self.s.paused_seconds),
             tz=self.debtor.timezone,
             previous_step_at=self.s.ladder[-1].at if self.s.ladder else None,
             last_response_at=self.s.last_response_at,
@@ -217,12 +229,57 @@ class DelinquentAccountWorkflow:
             await self._record(f"{step.label}: {result.outcome}")
 
     async def _quiet_hours_until(self, window: datetime, action: str) -> None:
-        self.paused_by = ["quiet_hours"]
+        self.quiet_hours = True
         local = rules.local_datetime(window, self.debtor.timezone)
         await self._set_stage(self.s.stage, action, window)
         await self._wait_until(window, f"quiet hours until {local:%H:%M} {self.debtor.timezone}")
-        self.paused_by = []
+        self.quiet_hours = False
         await self._publish()
+
+    # ----------------------------------------------------------- protections
+
+    def _active_pauses(self) -> list[Pause]:
+        return list(self.s.pauses)
+
+    @property
+    def paused_by(self) -> list[str]:
+        kinds = sorted({p.kind for p in self.s.pauses}, key=rules.PROTECTIONS.index)
+        return (["quiet_hours"] if self.quiet_hours else []) + kinds
+
+    def _add_pause(self, pause: Pause) -> None:
+        now = workflow.now()
+        if pause.until is not None and pause.until <= now:
+            return
+        if not self.s.pauses:
+            self.s.paused_since = now
+        self.s.pauses = [p for p in self.s.pauses if (p.kind, p.ref) != (pause.kind, pause.ref)] + [pause]
+        if pause.kind == "disaster_grace" and pause.until is not None:
+            # force majeure in the last 6 months suspends the limitation period
+            self.s.limitation_expires_on = rules.suspend_limitation(
+                date.fromisoformat(self.s.limitation_expires_on),
+                rules.local_date(now, self.debtor.timezone), rules.local_date(pause.until, self.debtor.timezone),
+            ).isoformat()
+
+    def _remove_pauses(self, keep) -> bool:
+        before = len(self.s.pauses)
+        self.s.pauses = [p for p in self.s.pauses if keep(p)]
+        if not self.s.pauses and self.s.paused_since is not None:
+            self.s.paused_seconds += int((workflow.now() - self.s.paused_since).total_seconds())
+            self.s.paused_since = None
+        return len(self.s.pauses) != before
+
+    def _release_expired_pauses(self) -> bool:
+        now = workflow.now()
+        return self._remove_pauses(lambda p: p.until is None or p.until > now)
+
+    async def _wait_out_pauses(self) -> None:
+        """Wait, on a timer and for events, until the earliest timed protection ends."""
+        timed = [p.until for p in self.s.pauses if p.until is not None]
+        until = min(timed) if timed else None
+        await self._set_stage(self.s.stage, "resume", until)
+        holding = ", ".join(f"{p.kind} until {p.until:%Y-%m-%d}" if p.until else f"{p.kind} until released"
+                            for p in self.s.pauses)
+        await self._wait_until(until, f"protected: {holding}"[:200])
 
     async def _skip_trace(self) -> None:
         await self._set_stage("skip_tracing", "skip_trace", workflow.now())
@@ -255,7 +312,12 @@ class DelinquentAccountWorkflow:
             "currency": self.ev.currency,
             "amount_due": self.ev.amount_due,
             "outstanding": self.s.outstanding,
-            "paused_by": list(self.paused_by),
+            "paused_by": self.paused_by,
+            "protections": [
+                {"kind": p.kind, "ref": p.ref, "since": p.since.isoformat(),
+                 "until": p.until.isoformat() if p.until else None, "reason": p.reason}
+                for p in self.s.pauses
+            ],
             "next_action": self.next_action,
             "next_action_at": self.next_action_at.isoformat() if self.next_action_at else None,
             "closed_reason": self.s.closed_reason,
@@ -273,10 +335,70 @@ class DelinquentAccountWorkflow:
             if ev.type == "payment.received":
                 await self._apply_payment(ev.data["payment_id"], Decimal(ev.data["amount"]), ev.occurred_at,
                                           source="event" if self.s.closed_reason is None else "late")
-            elif ev.type == "case.recalled" and self.s.closed_reason is None:
+            elif self.s.closed_reason is not None:
+                workflow.logger.info("event %s ignored: case closed", ev.type)
+            elif ev.type == "case.recalled":
                 await self._close("recalled", "creditor withdrew the case")
+            elif ev.type == "dispute.resolved" and ev.data.get("upheld"):
+                await self._close("dispute_upheld", "dispute upheld")
             else:
-                workflow.logger.info("event %s noted, no handler in this stage", ev.type)
+                note = self._apply_protection_event(ev)
+                if note:
+                    await self._record(note)
+
+    def _apply_protection_event(self, ev: CaseEvent) -> str | None:
+        """Protections from events; returns a note for the record, None if nothing changed."""
+        now, d = workflow.now(), ev.data
+        if ev.type == "dispute.opened":
+            self._add_pause(Pause("dispute", "dispute", now, None, d.get("reason")))
+            return "dispute opened: paused"
+        if ev.type == "dispute.resolved":
+            return "dispute rejected: resumed" if self._remove_pauses(lambda p: p.kind != "dispute") else None
+        if ev.type == "suspension.granted":
+            if rules.suspension_refusal(d.get("months")):
+                return None  # validated at ingest; never trust a payload blindly
+            self._grant_suspension(SuspensionRequest(d["months"], d.get("reason", "")))
+            return f"debt suspension granted for {d['months']} months"
+        if ev.type == "suspension.revoked":
+            return "debt suspension revoked" if self._remove_pauses(lambda p: p.kind != "suspension") else None
+        if ev.type == "disaster.declared":
+            until = datetime.fromisoformat(d["until"])
+            self._add_pause(Pause("disaster_grace", d["region"], now, until, f"disaster in {d['region']}"))
+            return f"disaster grace in {d['region']} until {until:%Y-%m-%d}"
+        if ev.type == "team.suspended":
+            self._add_pause(Pause("team_suspended", d["team_id"], now, None, "complaint threshold exceeded"))
+            return f"team {d['team_id']} suspended: contacts paused"
+        if ev.type == "team.review_cleared":
+            team = d["team_id"]
+            if self._remove_pauses(lambda p: not (p.kind == "team_suspended" and p.ref == team)):
+                return f"team {team} cleared by review: resumed"
+            return None
+        workflow.logger.info("event %s noted, no handler in this stage", ev.type)
+        return None
+
+    def _grant_suspension(self, req: SuspensionRequest) -> Pause:
+        now = workflow.now()
+        today = rules.local_date(now, self.debtor.timezone)
+        until = rules.local_instant(rules.add_months(today, req.months), time(0, 0), self.debtor.timezone)
+        pause = Pause("suspension", "suspension", now, until, req.reason or None)
+        self._add_pause(pause)
+        return pause
+
+    @workflow.update(name="grant_suspension")
+    async def grant_suspension(self, req: SuspensionRequest) -> dict[str, Any]:
+        """Operators grant a debt suspension (1–24 months) and get its end back."""
+        pause = self._grant_suspension(req)
+        self._replan = True
+        await self._record(f"debt suspension granted for {req.months} months")
+        return {"paused_by": self.paused_by, "until": pause.until.isoformat()}
+
+    @grant_suspension.validator
+    def _validate_grant_suspension(self, req: SuspensionRequest) -> None:
+        if self.s.closed_reason is not None:
+            raise ValueError(f"case is closed ({self.s.closed_reason}): nothing to suspend")
+        refusal = rules.suspension_refusal(req.months)
+        if refusal:
+            raise ValueError(refusal)
 
     async def _apply_payment(self, payment_id: str, amount: Decimal, at: datetime, *, source: str) -> None:
         outstanding = max(Decimal(self.s.outstanding) - amount, Decimal(0)) if self.s.closed_reason is None \
@@ -308,16 +430,19 @@ class DelinquentAccountWorkflow:
         """Sleep on a durable timer until ``at`` (None = until an event);
         False when an event arrived first."""
         if at is None:
-            await workflow.wait_condition(lambda: bool(self.inbox))
+            await workflow.wait_condition(self._interrupted)
             return False
         delay = at - workflow.now()
         if delay <= timedelta(0):
             return True
         try:
-            await workflow.wait_condition(lambda: bool(self.inbox), timeout=delay, timeout_summary=summary)
+            await workflow.wait_condition(self._interrupted, timeout=delay, timeout_summary=summary)
         except asyncio.TimeoutError:
             return True
         return False
+
+    def _interrupted(self) -> bool:
+        return bool(self.inbox) or self._replan
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
@@ -333,7 +458,9 @@ class DelinquentAccountWorkflow:
 
     async def _close(self, reason: str, detail: str) -> None:
         self.s.closed_reason, self.s.closed_detail = reason, detail
-        self.s.stage, self.next_action, self.next_action_at, self.paused_by = "closed", None, None, []
+        self.s.stage, self.next_action, self.next_action_at = "closed", None, None
+        self.quiet_hours = False
+        self._remove_pauses(lambda p: False)
         await self._record(f"closed {reason}: {detail}")
 
     async def _record(self, note: str) -> None:
@@ -378,7 +505,10 @@ class DelinquentAccountWorkflow:
                 local = rules.local_datetime(self.next_action_at, self.debtor.timezone)
                 when = f" at {local:%Y-%m-%d %H:%M} {self.debtor.timezone}"
             lines.append(f"**Waiting for:** {self.next_action}{when}  ")
-        if self.paused_by:
-            lines.append(f"**Paused by:** {', '.join(self.paused_by)}  ")
+        if self.quiet_hours:
+            lines.append("**Paused by:** quiet hours  ")
+        for p in self.s.pauses:
+            until = f"until {p.until:%Y-%m-%d %H:%M} UTC" if p.until else "until released"
+            lines.append(f"**Paused by:** {p.kind} ({p.ref}) {until}  ")
         lines.append(f"**Limitation expires:** {self.s.limitation_expires_on}")
         return "\n".join(lines)

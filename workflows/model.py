@@ -67,6 +67,17 @@ class LadderRecord:
 
 
 @dataclass
+class Pause:
+    """One active protection; ``until`` None = until released by an event."""
+
+    kind: str  # disaster_grace | suspension | dispute | team_suspended
+    ref: str  # what it belongs to: a region, a team, an event id
+    since: datetime
+    until: datetime | None = None
+    reason: str | None = None
+
+
+@dataclass
 class CaseState:
     """Everything a case needs to resume, carried across continue-as-new."""
 
@@ -86,6 +97,9 @@ class CaseState:
     ladder: list[LadderRecord] = field(default_factory=list)
     seen_event_ids: list[str] = field(default_factory=list)
     revision: int = 0
+    pauses: list[Pause] = field(default_factory=list)
+    paused_since: datetime | None = None  # when the current run of pauses began
+    paused_seconds: int = 0  # total time paused: the ladder's clock stands still meanwhile
 
 
 @dataclass
@@ -111,6 +125,13 @@ class OpenCaseRequest:
 class OpenCaseResult:
     evidence_seq: int
     evidence_sha256: str
+    protections: list[Pause] = field(default_factory=list)  # active region/team protections
+
+
+@dataclass
+class SuspensionRequest:
+    months: int
+    reason: str = ""
 
 
 @dataclass

@@ -40,6 +40,10 @@ DEFAULT_RULES = ContactRules()
 MIN_RECORDING_RETENTION_DAYS = 730  # a stricter rule set may raise it, never lower it
 
 LIMITATION_YEARS = 3
+SUSPENSION_MONTHS = (1, 24)
+DISASTER_GRACE_DAYS = 30
+COMPLAINT_THRESHOLD = 5  # complaints against a team in one day above this trip the breaker
+PROTECTIONS = ("disaster_grace", "suspension", "dispute", "team_suspended")
 LEGAL_NOTICE_RESPONSE_DAYS = 15
 KNOWN_CURRENCIES = frozenset(
     {"CNY", "HKD", "MOP", "TWD", "USD", "EUR", "GBP", "SGD", "JPY", "AUD", "CAD", "CHF"}
@@ -218,11 +222,46 @@ def restart_limitation(current_expiry: date, interrupted_on: date) -> date:
     return max(current_expiry, limitation_expiry(interrupted_on))
 
 
+FORCE_MAJEURE_WINDOW_MONTHS = 6
+
+
+def add_months(d: date, months: int) -> date:
+    """Calendar months on, clamped to the month's last day (31 Jan + 1 = 28/29 Feb)."""
+    y, m = divmod(d.month - 1 + months, 12)
+    year, month = d.year + y, m + 1
+    for day in (d.day, 30, 29, 28):
+        try:
+            return date(year, month, min(d.day, day))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def suspend_limitation(expiry: date, pause_start: date, pause_end: date) -> date:
+    """Force majeure suspends the period (art. 194) only for the part of the
+    pause inside the period's last 6 months; the expiry moves on by that part."""
+    window_start = add_months(expiry, -FORCE_MAJEURE_WINDOW_MONTHS)
+    overlap_start, overlap_end = max(pause_start, window_start), min(pause_end, expiry)
+    if overlap_end <= overlap_start:
+        return expiry
+    return expiry + (overlap_end - overlap_start)
+
+
 def is_time_barred(expiry: date, today: date) -> bool:
     return today > expiry
 
 
 MAX_MONEY_DIGITS = 16  # whole-number digits the database's Numeric(18, 2) holds
+
+
+def suspension_refusal(months: object) -> str | None:
+    """Why a debt suspension of ``months`` may not be granted (None = it may)."""
+    low, high = SUSPENSION_MONTHS
+    if isinstance(months, bool) or not isinstance(months, int):
+        return f"months must be a whole number of months, got {months!r}"
+    if not low <= months <= high:
+        return f"a debt suspension lasts {low} to {high} months; {months} months refused"
+    return None
 
 
 def parse_money(value: str) -> Decimal | None:
