@@ -70,6 +70,16 @@ def mask_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) -
 _configured = False
 
 
+class _Stderr:
+    """sys.stderr looked up at each write, so a replaced stream (tests, daemons) is followed."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     """JSON lines on stderr (or ``stream``); safe to call more than once."""
     global _configured
@@ -83,7 +93,7 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream or _Stderr()),
         cache_logger_on_first_use=False,
     )
     _configured = True

@@ -50,8 +50,10 @@ async def register_search_attributes(env: WorkflowEnvironment) -> None:
     )
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """One time-skipping server per test module: its clock only moves forward,
+    and a module's leftovers cannot stall another module's time skipping."""
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server")
     ) as e:
@@ -134,13 +136,14 @@ def task_queue() -> str:
 
 @pytest_asyncio.fixture(autouse=True, loop_scope="session")
 async def _terminate_leftover_cases() -> AsyncIterator[None]:
-    """A test's cases must not keep running (and firing timers) into the next test."""
+    """A test's cases must not keep running into the next test: with no worker
+    left to run them, the time-skipping server stalls on their timers."""
     from tests.helpers import STARTED
 
     yield
     while STARTED:
         handle = STARTED.pop()
-        try:
-            await handle.terminate("test finished")
+        try:  # by id alone: the latest run, also after continue-as-new
+            await handle._client.get_workflow_handle(handle.id).terminate("test finished")
         except RPCError:
             pass  # it had already finished

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ingest import to_default_event
+from activities.ingest import Ingestor, to_default_event
 from activities.events import parse_event
 from db.models import ContactAttempt
 from db.session import Database
@@ -71,3 +71,13 @@ async def attempts(db: Database, account_id: str | None = None) -> list[ContactA
         if account_id:
             q = q.where(ContactAttempt.account_id == account_id)
         return list((await s.scalars(q)).all())
+
+
+class TrackingIngestor(Ingestor):
+    """An Ingestor whose started cases are terminated after the test."""
+
+    async def _dispatch(self, ev, line):
+        result = await super()._dispatch(ev, line)
+        if ev.type == "account.defaulted":
+            STARTED.append(self.client.get_workflow_handle(case_workflow_id(ev.account_id)))
+        return result

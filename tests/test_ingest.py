@@ -12,9 +12,8 @@ from sqlalchemy import func, select
 from temporalio.service import RPCError
 
 import starter
-from activities.ingest import Ingestor
 from db.models import IngestedEvent, Payment, RejectedEvent
-from tests.helpers import default_event
+from tests.helpers import STARTED, TrackingIngestor as Ingestor, default_event
 from worker import build_worker
 from workflows.model import case_workflow_id
 
@@ -179,6 +178,7 @@ async def test_cli_ingest_prints_counts_and_exits_nonzero_on_rejects(env, db, ta
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(default_event(f"ACC-{uid()}", occurred_at=now)) + "\nnot json\n")
     async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        STARTED.append(env.client.get_workflow_handle(case_workflow_id(json.loads(path.read_text().splitlines()[0])["account_id"])))
         code = await starter.main(["ingest", str(path)])
         again = await starter.main(["ingest", str(path)])
     out = capsys.readouterr()
