@@ -4,7 +4,7 @@
 
 36 ``account.defaulted`` events for 30 pseudonymous debtors (DEB-503 and
 DEB-520 hold three accounts, DEB-510 and DEB-516 two, to exercise the
-per-debtor call cap), then four follow-ups.  ``debtor.simulation`` drives the
+per-debtor call cap), then follow-ups: payments, a recall and every protection.  ``debtor.simulation`` drives the
 simulated adapters (activities/adapters.py); no profile = never answers.
 """
 
@@ -130,6 +130,18 @@ def main() -> None:
         {"type": "case.recalled", "occurred_at": at(22, 10), "account_id": account_id(13)},
         {"type": "payment.received", "occurred_at": at(22, 45), "account_id": account_id(31),
          "payment_id": "PAY-90003", "amount": "500.00"},  # late payment on a time-barred debt
+        # Protections (SPEC §4)
+        {"type": "dispute.opened", "occurred_at": at(23, 0), "account_id": account_id(2),
+         "reason": "debtor says the loan was repaid in cash"},  # paused until resolved
+        {"type": "dispute.opened", "occurred_at": at(23, 5), "account_id": account_id(20),
+         "reason": "identity theft"},
+        {"type": "dispute.resolved", "occurred_at": at(23, 10), "account_id": account_id(20),
+         "upheld": True},  # closes dispute_upheld
+        {"type": "suspension.granted", "occurred_at": at(23, 15), "account_id": account_id(19),
+         "months": 6, "reason": "hospitalised; honest-debtor protection"},
+        {"type": "disaster.declared", "occurred_at": at(23, 20), "region": "CN-XJ", "days": 30},
+        *[{"type": "complaint.filed", "occurred_at": at(23, 25 + i), "account_id": account_id(21),
+           "team_id": "team-b", "text": f"complaint {i + 1}: called repeatedly"} for i in range(6)],
     ]
     for i, event in enumerate(follow_ups, start=len(events) + 1):
         events.append({"event_id": f"evt-{i:04d}", **event})
