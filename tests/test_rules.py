@@ -643,3 +643,33 @@ def test_scripts_cover_every_ladder_step():
 
 def test_screen_flags_third_party_contact_in_the_polite_form():
     assert "third_party_contact" in screen_text("我们会联系您的家人。")
+
+
+# --------------------------------------------------------------------------
+# Protections: suspension bounds, calendar months, force-majeure suspension
+# --------------------------------------------------------------------------
+
+
+def test_suspension_refusal_bounds():
+    assert rules.suspension_refusal(1) is None and rules.suspension_refusal(24) is None
+    assert "25 months refused" in rules.suspension_refusal(25)
+    assert "0 months refused" in rules.suspension_refusal(0)
+    assert "whole number" in rules.suspension_refusal(True)
+    assert "whole number" in rules.suspension_refusal("3")
+
+
+def test_add_months_clamps_to_the_end_of_the_month():
+    assert rules.add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
+    assert rules.add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
+    assert rules.add_months(date(2026, 11, 25), 24) == date(2028, 11, 25)
+    assert rules.add_months(date(2026, 3, 31), -6) == date(2025, 9, 30)
+
+
+def test_force_majeure_suspends_the_limitation_only_inside_its_last_six_months():
+    expiry = date(2027, 6, 30)
+    # wholly inside the last 6 months: the expiry moves by the whole pause
+    assert rules.suspend_limitation(expiry, date(2027, 2, 1), date(2027, 3, 3)) == date(2027, 7, 30)
+    # straddling the window (it opens 2026-12-30): only the 10 days inside count
+    assert rules.suspend_limitation(expiry, date(2026, 12, 20), date(2027, 1, 9)) == date(2027, 7, 10)
+    # before the window: no effect
+    assert rules.suspend_limitation(expiry, date(2026, 6, 1), date(2026, 7, 1)) == expiry
