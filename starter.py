@@ -66,12 +66,9 @@ def build_event(kind: str, pairs: list[str]) -> str:
 
 
 async def run_ingest(lines, source: str, rejects: Path | None, as_json: bool = False) -> int:
-    db = Database()
     client = await connect()
-    try:
+    async with Database() as db:
         report = await Ingestor(client, db, task_queue_from_env()).ingest_lines(lines, source=source, rejects_path=rejects)
-    finally:
-        await db.dispose()
     if as_json:
         print(json.dumps({**report.as_dict(), "rejects": [{"line": n, "reason": r} for n, r in report.rejects]}))
     else:
@@ -95,12 +92,8 @@ async def cmd_status(client: Client, account_id: str) -> int:
 
 async def cmd_cases(limit: int) -> int:
     """Cases from the database, with live state from each case's status query."""
-    db = Database()
-    try:
-        async with db.sessions() as s:
-            rows = (await s.scalars(select(Case).order_by(Case.opened_at, Case.account_id).limit(limit))).all()
-    finally:
-        await db.dispose()
+    async with Database() as db, db.sessions() as s:
+        rows = (await s.scalars(select(Case).order_by(Case.opened_at, Case.account_id).limit(limit))).all()
     try:
         client = await connect()
     except Exception:  # Temporal down: the database alone still answers
@@ -140,11 +133,8 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
 
 
 async def cmd_verify() -> int:
-    db = Database()
-    try:
+    async with Database() as db:
         report = await evidence.verify_chain(db)
-    finally:
-        await db.dispose()
     if report.ok:
         print(f"evidence chain intact: {report.entries} entries")
         return 0

@@ -42,6 +42,10 @@ def case_input(event: dict, **kw: Any) -> CaseInput:
     return CaseInput(event=to_default_event(parse_event(line), line), **kw)
 
 
+def uid() -> str:
+    return uuid.uuid4().hex[:8]
+
+
 STARTED: list = []  # handles to terminate after each test (see conftest)
 
 

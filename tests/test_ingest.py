@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,13 +12,9 @@ from temporalio.service import RPCError
 
 import starter
 from db.models import IngestedEvent, Payment, RejectedEvent
-from tests.helpers import STARTED, TrackingIngestor as Ingestor, default_event
+from tests.helpers import uid, STARTED, TrackingIngestor as Ingestor, default_event
 from worker import build_worker
 from workflows.model import case_workflow_id
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:8]
 
 
 def account_event(kind: str, account_id: str, **fields) -> dict:

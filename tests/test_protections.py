@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, time, timedelta
 
 import pytest
@@ -12,16 +11,12 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from db.models import TeamSuspension
-from tests.helpers import TrackingIngestor as Ingestor, advance_to_local, attempts, default_event, start_case
+from tests.helpers import uid, TrackingIngestor as Ingestor, advance_to_local, attempts, default_event, start_case
 from worker import build_worker
 from workflows import rules
 from workflows.model import CaseEvent, SuspensionRequest, case_workflow_id
 
 TZ = "Asia/Shanghai"
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:8]
 
 
 async def signal(handle, env, kind: str, **data) -> None:

@@ -126,7 +126,7 @@ class DelinquentAccountWorkflow:
             return
         if self._release_expired_pauses():
             await self._record("protection expired")
-        if self._active_pauses():
+        if self.s.pauses:
             await self._wait_out_pauses()
             return
         if self.s.grade == "III" and not self.s.skip_traced:
@@ -237,9 +237,6 @@ class DelinquentAccountWorkflow:
         await self._publish()
 
     # ----------------------------------------------------------- protections
-
-    def _active_pauses(self) -> list[Pause]:
-        return list(self.s.pauses)
 
     @property
     def paused_by(self) -> list[str]:
