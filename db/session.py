@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from db.models import Lock
 
 
+IMMEDIATE = "collections_sqlite_immediate"
+
+
 def default_database_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
@@ -32,10 +35,10 @@ def create_engine(url: str) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_conn, _record) -> None:  # pragma: no cover - driver hook
-            # Let SQLAlchemy, not the driver, open transactions, so that every
-            # transaction starts with BEGIN IMMEDIATE: writers take the lock
-            # up front and rule checks (caps, evidence chain) are serialised
-            # across worker processes instead of failing on upgrade.
+            # Let SQLAlchemy, not the driver, open transactions, so that a
+            # writing transaction starts with BEGIN IMMEDIATE: writers take
+            # the lock up front and rule checks (caps, evidence chain) are
+            # serialised across worker processes instead of failing on upgrade.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
@@ -45,7 +48,10 @@ def create_engine(url: str) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn) -> None:  # pragma: no cover - driver hook
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers (Database.transaction) lock up front; readers stay
+            # deferred, so under WAL they never wait for a writer.
+            immediate = conn.get_execution_options().get(IMMEDIATE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -55,7 +61,8 @@ class Database:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_database_url()
         self.engine = create_engine(self.url)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)  # reads
+        self._writers = async_sessionmaker(self.engine.execution_options(**{IMMEDIATE: True}), expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -63,7 +70,8 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session, session.begin():
+        """A writing transaction (on SQLite it takes the write lock at BEGIN)."""
+        async with self._writers() as session, session.begin():
             yield session
 
     def insert(self, table):
