@@ -182,3 +182,19 @@ async def test_cli_ingest_prints_counts_and_exits_nonzero_on_rejects(env, db, ta
     assert "accepted 0, duplicate 1, rejected 1" in out.out
     assert "line 2: not valid JSON" in out.err
     assert Path(str(path).replace(".jsonl", ".rejects.jsonl")).exists()
+
+
+async def test_parallel_ingest_keeps_each_accounts_events_in_order(ingestor, db, env):
+    now = await env.get_current_time()
+    accounts = [f"ACC-{uid()}" for _ in range(12)]
+    defaults = [json.dumps(default_event(a, occurred_at=now, amount="90.00")) for a in accounts]
+    payments = [json.dumps(account_event("payment.received", a, payment_id=f"P-{uid()}", amount="30.00"))
+                for a in accounts]
+    # each account's default is followed, a few lines later, by its payment
+    lines = [x for pair in zip(defaults, payments) for x in pair]
+    report = await ingestor.ingest_lines(lines, source="parallel", concurrency=8)
+    assert (report.accepted, report.rejected) == (24, 0), report.rejects
+    await env.sleep(timedelta(seconds=5))
+    for a in accounts:
+        status = await env.client.get_workflow_handle(case_workflow_id(a)).query("status")
+        assert status["outstanding"] == "60.00"
