@@ -46,15 +46,18 @@ HEARTBEAT_EVERY_SECONDS = 5.0
 
 
 async def with_heartbeat(coro):
-    """Await an adapter call, heartbeating meanwhile: a worker that dies
-    mid-call is noticed within the heartbeat timeout and the attempt is
-    retried elsewhere (and finds its row, so nothing is doubled)."""
+    """Await ``coro``, heartbeating meanwhile: a worker that dies mid-call is
+    noticed within the heartbeat timeout and the attempt is retried elsewhere
+    (and finds its row, so nothing is doubled)."""
     task = asyncio.ensure_future(coro)
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
-        if done:
-            return task.result()
-        activity.heartbeat()
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
+            if done:
+                return task.result()
+            activity.heartbeat()
+    finally:
+        task.cancel()  # the activity was cancelled or timed out: stop the work too
 
 
 def phone_hash(phone: str) -> str:
@@ -86,6 +89,9 @@ class CaseActivities:
     async def open_case(self, req: OpenCaseRequest) -> OpenCaseResult:
         ev, d = req.event, req.event.debtor
         now = activity_now()
+        # The team that handles the case's human contact (a 60+ debtor's
+        # dialect team): complaints against it and its suspension reach the case.
+        team = rules.route_team(d.age, d.dialect, ev.team_id, self.rules)
         async with self.db.transaction() as s:
             await s.execute(
                 self.db.insert(DebtorRow).values(
@@ -100,7 +106,7 @@ class CaseActivities:
                     account_id=ev.account_id, workflow_id=case_workflow_id(ev.account_id), debtor_id=d.debtor_id,
                     contract_id=ev.contract_id, currency=ev.currency, amount_due=amount, outstanding=amount,
                     due_date=date.fromisoformat(ev.due_date), grade=req.grade, stage="verifying",
-                    team_id=ev.team_id, region=d.region,
+                    team_id=team, region=d.region,
                     limitation_expires_on=date.fromisoformat(req.limitation_expires_on),
                     revision=0, opened_at=ev.occurred_at, updated_at=now,
                 ).on_conflict_do_nothing()
@@ -110,7 +116,7 @@ class CaseActivities:
                 self.db, s, account_id=ev.account_id, kind="default_event",
                 key=f"default:{ev.account_id}:{ev.event_id}", payload=payload, at=now,
             )
-        protections = await active_protections(self.db, region=d.region, team_id=ev.team_id, at=now)
+        protections = await active_protections(self.db, region=d.region, team_id=team, at=now)
         get_logger(account_id=ev.account_id, step="open_case").info(
             "case opened", evidence_seq=entry.seq, protections=[p.kind for p in protections])
         return OpenCaseResult(evidence_seq=entry.seq, evidence_sha256=entry.sha256, protections=protections)
@@ -199,6 +205,11 @@ class CaseActivities:
 
     @activity.defn(name="contact_debtor")
     async def contact_debtor(self, req: ContactRequest) -> ContactResult:
+        # Heartbeat through the whole attempt: waiting for the database lock
+        # under load is as much a part of it as the call itself.
+        return await with_heartbeat(self._contact(req))
+
+    async def _contact(self, req: ContactRequest) -> ContactResult:
         key = attempt_key(req.account_id, req.step, req.attempt_no)
         step = rules.STEP_NAMES[req.step]
         d = req.debtor
@@ -221,19 +232,17 @@ class CaseActivities:
                 return self._result(row)  # a retry after the attempt completed: no second contact
         # Outside the transaction: the call itself (idempotent per key at the adapter).
         if step.channel == "letter":
-            receipt = await with_heartbeat(self.adapters.eservice.serve(
+            receipt = await self.adapters.eservice.serve(
                 key=key, phone=d.phone, document=script, at=row.attempted_at, profile=d.simulation
-            ))
+            )
             result = await self._complete_letter(key, receipt.receipt_ref, receipt.delivered)
         else:
             if step.channel == "voice":
-                outcome = await with_heartbeat(
-                    self.adapters.voice.call(key=key, phone=d.phone, script=script, profile=d.simulation)
-                )
+                outcome = await self.adapters.voice.call(key=key, phone=d.phone, script=script, profile=d.simulation)
             else:
-                outcome = await with_heartbeat(self.adapters.human.call(
+                outcome = await self.adapters.human.call(
                     key=key, phone=d.phone, team_id=team or "general", script=script, profile=d.simulation
-                ))
+                )
             result = await self._complete_call(key, req, outcome)
         log.info("contact", channel=step.channel, outcome=result.outcome, team_id=result.team_id,
                  promised_date=result.promised_date)

@@ -203,3 +203,20 @@ async def test_the_team_circuit_breaker_trips_above_the_threshold_and_clears_on_
     rows = [r for r in await attempts(db) if r.account_id == a]
     assert contacts_between(rows, tripped_at, cleared_at) == []
     assert any(r.attempted_at > cleared_at for r in rows)
+
+
+async def test_a_dialect_teams_suspension_pauses_its_older_debtors_cases(ingest, env, db):
+    start = await advance_to_local(env, TZ, time(10, 0))
+    old, young = f"ACC-OLD-{uid()}", f"ACC-YNG-{uid()}"
+    dialect = f"hakka{uid()}"
+    team = f"dialect-{dialect}"
+    await ingest(default_event(old, occurred_at=start, age=71, debtor={"dialect": dialect}, team_id="team-a"),
+                 default_event(young, occurred_at=start, age=35, debtor={"dialect": dialect}, team_id="team-a"))
+    await env.sleep(timedelta(hours=1))
+    now = await env.get_current_time()
+    await ingest(*[event("complaint.filed", now, account_id=old, team_id=team, text=f"rude {i}") for i in range(6)])
+    await env.sleep(timedelta(minutes=5))
+    paused = await env.client.get_workflow_handle(case_workflow_id(old)).query("status")
+    other = await env.client.get_workflow_handle(case_workflow_id(young)).query("status")
+    assert paused["paused_by"] == ["team_suspended"]
+    assert other["paused_by"] == []
