@@ -59,6 +59,12 @@ def build_worker(
     db = Database(database_url)
     activities = CaseActivities(db, adapters or load_adapters(), contact_rules)
     worker_options.setdefault("max_concurrent_activities", 50)
+    # Cases live for months and wait most of the time: keep many cached (an
+    # evicted case is replayed from its history on its next event), and run
+    # few workflow tasks at once so each finishes well inside its timeout
+    # when the CPU is busy (measured with bench/disaster_fanout.py).
+    worker_options.setdefault("max_cached_workflows", int(os.environ.get("COLLECTIONS_MAX_CACHED_CASES", 10000)))
+    worker_options.setdefault("max_concurrent_workflow_tasks", 16)
     return Worker(
         client,
         task_queue=task_queue,
