@@ -140,7 +140,7 @@ def main() -> None:
         {"type": "suspension.granted", "occurred_at": at(23, 15), "account_id": account_id(19),
          "months": 6, "reason": "hospitalised; honest-debtor protection"},
         {"type": "disaster.declared", "occurred_at": at(23, 20), "region": "CN-XJ", "days": 30},
-        *[{"type": "complaint.filed", "occurred_at": at(23, 25 + i), "account_id": account_id(21),
+        *[{"type": "complaint.filed", "occurred_at": at(23, 25 + i), "account_id": account_id(9),
            "team_id": "team-b", "text": f"complaint {i + 1}: called repeatedly"} for i in range(6)],
     ]
     for i, event in enumerate(follow_ups, start=len(events) + 1):
