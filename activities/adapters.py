@@ -1,5 +1,5 @@
 """Adapters to the outside world (SPEC §7): voice robot, call centre,
-electronic service of letters, skip-tracing data.
+electronic service of letters, skip-tracing data, court e-filing.
 
 Activities call these small interfaces; the defaults are simulated and
 deterministic for an account, driven by the debtor's ``simulation`` profile.
@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+from workflows.model import CourtDocket as Docket  # what a court's docket shows
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,28 @@ class SkipTracer(Protocol):
     async def lookup(self, *, key: str, debtor_id: str, profile: dict[str, Any]) -> TraceOutcome: ...
 
 
+class CourtFiling(Protocol):
+    """Court e-filing: file a bond, an application, a suit or an enforcement
+    request (idempotent per key), and read an application's docket."""
+
+    async def file(self, *, key: str, kind: str, amount: str, currency: str, contract_id: str, at: datetime,
+                   profile: dict[str, Any]) -> str: ...
+
+    async def docket(self, *, ref: str, kind: str, filed_at: datetime, now: datetime,
+                     profile: dict[str, Any]) -> Docket: ...
+
+
 @dataclass
 class Adapters:
     voice: VoiceRobot
     human: CallCentre
     eservice: ElectronicService
     skip_trace: SkipTracer
+    court: CourtFiling = None  # type: ignore[assignment]  # filled with the simulated court when omitted
+
+    def __post_init__(self) -> None:
+        if self.court is None:
+            self.court = SimulatedCourt()
 
 
 # ---- the simulated defaults ---------------------------------------------------
@@ -133,8 +151,46 @@ class SimulatedSkipTracer:
         return TraceOutcome(found=bool(phone), phone=phone, source="simulated-registry")
 
 
+class SimulatedCourt:
+    """A court that answers on the debtor profile's schedule (deterministic):
+
+    - ``court_accepts_in_days`` (2): a payment order application is accepted
+      (or rejected, with ``court_rejects_payment_order``) that many days after
+      filing; the order is issued and served ``order_served_in_days`` (5)
+      after acceptance; with ``objects_to_payment_order`` the debtor objects
+      in writing ``objects_in_days`` (7) after service;
+    - ``preservation_responds_in_hours`` (12): the ruling on a preservation
+      application; ``preservation_granted`` (true) decides it.
+    """
+
+    async def file(self, *, key: str, kind: str, amount: str, currency: str, contract_id: str, at: datetime,
+                   profile: dict[str, Any]) -> str:
+        return _ref(f"court-{kind}", key)
+
+    async def docket(self, *, ref: str, kind: str, filed_at: datetime, now: datetime,
+                     profile: dict[str, Any]) -> Docket:
+        def at(offset: timedelta) -> datetime | None:
+            return filed_at + offset if filed_at + offset <= now else None
+
+        if kind == "preservation":
+            ruling = timedelta(hours=float(profile.get("preservation_responds_in_hours", 12)))
+            if profile.get("preservation_granted", True):
+                return Docket(granted_at=at(ruling))
+            return Docket(denied_at=at(ruling))
+        decided = timedelta(days=float(profile.get("court_accepts_in_days", 2)))
+        if profile.get("court_rejects_payment_order"):
+            return Docket(rejected_at=at(decided))
+        served = decided + timedelta(days=float(profile.get("order_served_in_days", 5)))
+        objected = served + timedelta(days=float(profile.get("objects_in_days", 7)))
+        return Docket(
+            accepted_at=at(decided), order_served_at=at(served),
+            objected_at=at(objected) if profile.get("objects_to_payment_order") else None,
+        )
+
+
 def simulated_adapters() -> Adapters:
-    return Adapters(SimulatedVoiceRobot(), SimulatedCallCentre(), SimulatedElectronicService(), SimulatedSkipTracer())
+    return Adapters(SimulatedVoiceRobot(), SimulatedCallCentre(), SimulatedElectronicService(), SimulatedSkipTracer(),
+                    SimulatedCourt())
 
 
 def load_adapters(spec: str | None = None) -> Adapters:

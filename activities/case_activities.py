@@ -25,12 +25,31 @@ from activities.adapters import Adapters, CallOutcome
 from activities.logs import get_logger, mask_phone
 from activities.protections import active_protections
 from db import evidence
-from db.models import Case, CaseHistory, ComplianceIncident, ContactAttempt, Debtor as DebtorRow, Payment, SkipTrace
+from db.models import (
+    Case,
+    CaseHistory,
+    ComplianceIncident,
+    ContactAttempt,
+    Debtor as DebtorRow,
+    InstallmentPlan,
+    LegalAction,
+    LegalStepRow,
+    Payment,
+    SkipTrace,
+)
 from db.session import Database
 from workflows import rules
 from workflows.model import (
     CaseSnapshot,
     ContactRequest,
+    CourtDocket,
+    CourtQuery,
+    LegalActionRequest,
+    LegalActionResult,
+    LegalFilingRequest,
+    LegalFilingResult,
+    LegalStepRecord,
+    PlanRecord,
     ContactResult,
     EvidenceRequest,
     OpenCaseRequest,
@@ -201,6 +220,111 @@ class CaseActivities:
         get_logger(account_id=req.account_id, step="skip_trace").info("skip trace", found=found)
         return SkipTraceResult(found=found, phone=phone, source=source)
 
+    # ------------------------------------------------------------ negotiation
+
+    @activity.defn(name="record_plan")
+    async def record_plan(self, rec: PlanRecord) -> None:
+        """Persist an accepted plan and every change of its status or payments."""
+        now = activity_now()
+        values = dict(paid=Decimal(rec.paid), status=rec.status, updated_at=now)
+        async with self.db.transaction() as s:
+            await s.execute(
+                self.db.insert(InstallmentPlan).values(
+                    account_id=rec.account_id, accepted_at=rec.accepted_at, periods=rec.periods,
+                    installment=Decimal(rec.installment), currency=rec.currency,
+                    schedule=[{"due_on": i.due_on, "amount": i.amount} for i in rec.schedule], **values,
+                ).on_conflict_do_nothing()
+            )
+            await s.execute(
+                update(InstallmentPlan)
+                .where(InstallmentPlan.account_id == rec.account_id, InstallmentPlan.accepted_at == rec.accepted_at)
+                .values(**values)
+            )
+        get_logger(account_id=rec.account_id, step="installment_plan").info(
+            "installment plan", status=rec.status, periods=rec.periods, installment=rec.installment, paid=rec.paid)
+
+    # ------------------------------------------------------------ legal branch
+
+    @activity.defn(name="open_legal_action")
+    async def open_legal_action(self, req: LegalActionRequest) -> LegalActionResult:
+        """Choose the debt's legal track once: a second choice (a retry, a
+        replayed or a buggy caller) gets the track already on record."""
+        now = activity_now()
+        async with self.db.transaction() as s:
+            await s.execute(
+                self.db.insert(LegalAction).values(
+                    account_id=req.account_id, track=req.track, reason=req.reason, status="chosen",
+                    chosen_at=now, updated_at=now,
+                ).on_conflict_do_nothing()
+            )
+            row = await s.get(LegalAction, req.account_id)
+            await s.execute(
+                self.db.insert(LegalStepRow).values(
+                    idempotency_key=f"legal:{req.account_id}:chosen", account_id=req.account_id, track=row.track,
+                    step="track_chosen", detail=row.reason, escalation=False, at=row.chosen_at,
+                ).on_conflict_do_nothing()
+            )
+        get_logger(account_id=req.account_id, step="legal_track").info("legal track", track=row.track, reason=row.reason)
+        return LegalActionResult(track=row.track, reason=row.reason, status=row.status)
+
+    @activity.defn(name="legal_filing")
+    async def legal_filing(self, req: LegalFilingRequest) -> LegalFilingResult:
+        """File with the court (or post the bond) exactly once per case and kind."""
+        key = f"legal:{req.account_id}:{req.kind}"
+        async with self.db.sessions() as s:
+            done = await s.scalar(select(LegalStepRow).where(LegalStepRow.idempotency_key == key))
+        if done is not None:
+            return LegalFilingResult(ref=done.ref, filed_at=done.at)
+        now = activity_now()
+        ref = await with_heartbeat(self.adapters.court.file(
+            key=key, kind=req.kind, amount=req.amount, currency=req.currency, contract_id=req.contract_id, at=now,
+            profile=req.debtor.simulation,
+        ))
+        ref_column = {"bond": "bond_ref", "suit": "suit_ref", "enforcement": "enforcement_ref"}.get(
+            req.kind, "application_ref")
+        async with self.db.transaction() as s:
+            await s.execute(
+                self.db.insert(LegalStepRow).values(
+                    idempotency_key=key, account_id=req.account_id, track=req.track, step=req.kind, ref=ref,
+                    detail=f"{req.kind} for {req.amount} {req.currency}", escalation=False, at=now,
+                ).on_conflict_do_nothing()
+            )
+            row = await s.scalar(select(LegalStepRow).where(LegalStepRow.idempotency_key == key))
+            await s.execute(
+                update(LegalAction).where(LegalAction.account_id == req.account_id)
+                .values({ref_column: row.ref, "status": req.status_after, "updated_at": now})
+            )
+        get_logger(account_id=req.account_id, step=f"legal_{req.kind}").info(
+            "legal filing", track=req.track, kind=req.kind, ref=row.ref)
+        return LegalFilingResult(ref=row.ref, filed_at=row.at)
+
+    @activity.defn(name="court_docket")
+    async def court_docket(self, q: CourtQuery) -> CourtDocket:
+        """Read an application's docket (no side effects)."""
+        return await self.adapters.court.docket(
+            ref=q.ref, kind=q.kind, filed_at=q.filed_at, now=activity_now(), profile=q.debtor.simulation
+        )
+
+    @activity.defn(name="record_legal_step")
+    async def record_legal_step(self, rec: LegalStepRecord) -> None:
+        """A court event, a decision of the case or an escalation, once per step."""
+        async with self.db.transaction() as s:
+            await s.execute(
+                self.db.insert(LegalStepRow).values(
+                    idempotency_key=f"legal:{rec.account_id}:{rec.step}", account_id=rec.account_id,
+                    track=rec.track, step=rec.step, detail=rec.detail, escalation=rec.escalation, at=rec.at,
+                ).on_conflict_do_nothing()
+            )
+            await s.execute(
+                update(LegalAction).where(LegalAction.account_id == rec.account_id)
+                .values(status=rec.status, updated_at=activity_now())
+            )
+        log = get_logger(account_id=rec.account_id, step=f"legal_{rec.step}")
+        if rec.escalation:
+            log.warning("legal escalation", track=rec.track, detail=rec.detail)
+        else:
+            log.info("legal step", track=rec.track, status=rec.status, detail=rec.detail)
+
     # ---------------------------------------------------------------- contact
 
     @activity.defn(name="contact_debtor")
@@ -340,4 +464,5 @@ class CaseActivities:
 
     def all(self) -> list:
         return [self.open_case, self.record_case, self.record_payment, self.append_evidence, self.skip_trace,
-                self.contact_debtor]
+                self.contact_debtor, self.record_plan, self.open_legal_action, self.legal_filing, self.court_docket,
+                self.record_legal_step]

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Index,
@@ -181,6 +182,62 @@ class SkipTrace(Base):
     phone_masked: Mapped[str | None] = mapped_column(String(32))
     source: Mapped[str | None] = mapped_column(String(64))
     traced_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class InstallmentPlan(Base):
+    """An installment plan a debtor accepted (grade I negotiation), and how it went."""
+
+    __tablename__ = "installment_plans"
+    __table_args__ = (UniqueConstraint("account_id", "accepted_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    accepted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    periods: Mapped[int] = mapped_column(Integer)
+    installment: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    schedule: Mapped[list[dict]] = mapped_column(JSON)  # [{"due_on": "YYYY-MM-DD", "amount": "150.00"}, ...]
+    paid: Mapped[Decimal] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(16))  # active | broken | completed
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LegalAction(Base):
+    """The one legal track a debt takes, and why (SPEC §2.4).
+
+    One row per account: the primary key is what makes the payment order and
+    asset preservation tracks mutually exclusive, whatever a workflow does.
+    """
+
+    __tablename__ = "legal_actions"
+    __table_args__ = (CheckConstraint("track IN ('payment_order', 'asset_preservation')", name="ck_legal_track"),)
+
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    track: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32))
+    bond_ref: Mapped[str | None] = mapped_column(String(80))
+    application_ref: Mapped[str | None] = mapped_column(String(80))
+    suit_ref: Mapped[str | None] = mapped_column(String(80))
+    enforcement_ref: Mapped[str | None] = mapped_column(String(80))
+    chosen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LegalStepRow(Base):
+    """Every legal step, court event and escalation, exactly once per key."""
+
+    __tablename__ = "legal_steps"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    track: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(40))
+    ref: Mapped[str | None] = mapped_column(String(80))
+    detail: Mapped[str | None] = mapped_column(Text)
+    escalation: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class EvidenceEntry(Base):

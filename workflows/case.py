@@ -4,12 +4,14 @@ The story of a case (SPEC §2):
 
 1. verify the debt and fingerprint the evidence; close ``invalid_debt`` or
    ``time_barred`` without any contact;
-2. grade the debtor, and trace a lost-contact (grade III) debtor first;
+2. grade the debtor, offer a cooperative (grade I) debtor an installment
+   plan, and trace a lost-contact (grade III) debtor first;
 3. climb the wake-up ladder (day 0 voice robot, day 3 human call, day 7
    legal notice letter), each step only without a response, each contact
-   inside the debtor's local day and under the daily caps;
-4. wait out the letter's 15-day response window, then hand over to the
-   legal branch;
+   inside the debtor's local day and under the daily caps; an accepted plan
+   holds the ladder while its installments are paid, a missed one resumes it;
+4. wait out the letter's 15-day response window, then take one legal track:
+   a payment order or asset preservation (:mod:`workflows.legal`);
 5. close ``paid`` the moment the outstanding balance reaches zero, or
    ``recalled`` when the creditor withdraws.
 
@@ -36,14 +38,20 @@ with workflow.unsafe.imports_passed_through():
         CaseState,
         ContactRequest,
         EvidenceRequest,
+        Installment,
         LadderRecord,
         OpenCaseRequest,
         Pause,
         PaymentRecord,
+        PlanRecord,
+        PlanRequest,
+        PlanState,
         SkipTraceRequest,
         SuspensionRequest,
     )
     from workflows.search import search_attribute_updates
+
+from workflows.legal import LegalBranch
 
 DB_ACTIVITY = dict(
     start_to_close_timeout=timedelta(seconds=30),
@@ -55,10 +63,15 @@ CONTACT_ACTIVITY = dict(
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2)),
 )
 SEEN_EVENT_IDS_KEPT = 500
+# workflow.patched ids: cases started before these changes replay on the old path.
+LEGAL_BRANCH = "legal-branch-v1"
+INSTALLMENT_PLANS = "installment-plans-v1"
 
 
 @workflow.defn(name="DelinquentAccountWorkflow")
-class DelinquentAccountWorkflow:
+class DelinquentAccountWorkflow(LegalBranch):
+    DB_ACTIVITY = DB_ACTIVITY
+
     @workflow.init
     def __init__(self, inp: CaseInput) -> None:
         self.ev = inp.event
@@ -66,6 +79,7 @@ class DelinquentAccountWorkflow:
         self.s: CaseState = inp.state or CaseState()
         self.inbox: list[CaseEvent] = list(inp.pending_events)
         self.history_limit = inp.history_limit
+        self.grace_days = inp.installment_grace_days
         self.quiet_hours = False
         self._replan = False  # set by an update that changes what the case waits for
         self.next_action: str | None = None
@@ -85,7 +99,8 @@ class DelinquentAccountWorkflow:
             if self._history_is_long():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
-                    CaseInput(event=self.ev, state=self.s, pending_events=self.inbox, history_limit=self.history_limit)
+                    CaseInput(event=self.ev, state=self.s, pending_events=self.inbox, history_limit=self.history_limit,
+                              installment_grace_days=self.grace_days)
                 )
             await self._advance()
         await self._handle_events()  # payments that arrived with the closing step are still recorded
@@ -115,7 +130,7 @@ class DelinquentAccountWorkflow:
             await self._close("time_barred", f"limitation period expired on {self.s.limitation_expires_on}")
         else:
             self.s.stage = "wake_up_ladder"
-            await self._record("case opened")
+            await self._record("case opened" + self._plan_offer_note())
 
     async def _advance(self) -> None:
         """Take the case one step further, or wait for the next thing to happen."""
@@ -129,7 +144,10 @@ class DelinquentAccountWorkflow:
         if self.s.pauses:
             await self._wait_out_pauses()
             return
-        if self.s.grade == "III" and not self.s.skip_traced:
+        if self.s.plan is not None and self.s.plan.status == "active":
+            await self._installment_step()
+            return
+        if self.s.grade == "III" and not self.s.skip_traced and self.s.legal is None:
             await self._skip_trace()
             return
         if self.s.next_step < len(rules.LADDER):
@@ -140,9 +158,10 @@ class DelinquentAccountWorkflow:
             await self._set_stage("awaiting_response", "legal_branch", window_ends)
             await self._wait_until(window_ends, "legal notice response window (15 days)")
             return
-        # The legal branch (payment order / asset preservation) takes over from
-        # here; until it acts the case stays open for payments and recall, and
-        # is closed time-barred if the limitation period runs out first.
+        if workflow.patched(LEGAL_BRANCH):
+            await self._legal_step()  # workflows/legal.py
+            return
+        # Cases started before the legal branch existed waited here.
         expiry = rules.local_instant(
             date.fromisoformat(self.s.limitation_expires_on) + timedelta(days=1), time(0, 0), self.debtor.timezone
         )
@@ -226,7 +245,7 @@ class DelinquentAccountWorkflow:
         if result.paid_amount:
             await self._apply_payment(result.payment_id, Decimal(result.paid_amount), at, source="call")
         if self.s.closed_reason is None:
-            await self._record(f"{step.label}: {result.outcome}")
+            await self._record(f"{step.label}: {result.outcome}" + self._plan_offer_note())
 
     async def _quiet_hours_until(self, window: datetime, action: str) -> None:
         self.quiet_hours = True
@@ -235,6 +254,114 @@ class DelinquentAccountWorkflow:
         await self._wait_until(window, f"quiet hours until {local:%H:%M} {self.debtor.timezone}")
         self.quiet_hours = False
         await self._publish()
+
+    # ------------------------------------------------------------ negotiation
+
+    def _plan_offer(self) -> tuple[Decimal, int] | None:
+        """The plan a cooperative (grade I) debtor is offered (SPEC §2.2)."""
+        outstanding = Decimal(self.s.outstanding)
+        if self.s.grade != "I" or outstanding <= 0 or self.s.closed_reason or self.s.legal is not None:
+            return None
+        if self.s.plan is not None and self.s.plan.status == "active":
+            return None
+        income = self.debtor.monthly_disposable_income
+        return rules.installment_plan(outstanding, Decimal(income) if income else None)
+
+    def _plan_offer_note(self) -> str:
+        """Offer a plan the first time the debtor is graded I (noted in the record)."""
+        offer = self._plan_offer()
+        if offer is None or self.s.plan_offered:
+            return ""
+        self.s.plan_offered = True
+        installment, periods = offer
+        return f"; installment plan offered: {periods} x {installment} {self.ev.currency} a month"
+
+    def _plan_refusal(self, periods: object) -> str | None:
+        return rules.plan_refusal(
+            periods, closed_reason=self.s.closed_reason, outstanding=Decimal(self.s.outstanding),
+            plan_active=self.s.plan is not None and self.s.plan.status == "active",
+            legal_track=self.s.legal.track if self.s.legal else None,
+        )
+
+    async def _accept_plan(self, periods: int) -> PlanState:
+        now = workflow.now()
+        today = rules.local_date(now, self.debtor.timezone)
+        income = self.debtor.monthly_disposable_income
+        schedule = rules.plan_schedule(today, Decimal(self.s.outstanding), Decimal(income) if income else None, periods)
+        plan = PlanState(
+            periods=len(schedule), installment=str(schedule[0][1]), accepted_at=now,
+            schedule=[Installment(due.isoformat(), str(amount)) for due, amount in schedule],
+        )
+        self.s.plan, self.s.plan_offered, self.s.promised_date = plan, True, None
+        self.s.last_response_at = now  # an accepted plan is a response
+        self.s.grade = rules.regrade(self.s.grade, answered=True, promised=True, paid=False, unanswered_in_a_row=0)
+        self._interrupt_limitation(today)  # the debtor acknowledges the debt, like a promise
+        await self._record_plan()
+        await self._set_stage("installment", "installment_1", self._installment_missed_at(0))
+        await self._record(f"installment plan accepted: {plan.periods} x {plan.installment} {self.ev.currency}, "
+                           f"first due {plan.schedule[0].due_on}")
+        return plan
+
+    def _installment_missed_at(self, index: int) -> datetime:
+        due_on = date.fromisoformat(self.s.plan.schedule[index].due_on)
+        return rules.installment_missed_at(due_on, self.debtor.timezone, self.grace_days)
+
+    async def _installment_step(self) -> None:
+        """Wait for the next installment; one unpaid past its grace breaks the plan."""
+        plan = self.s.plan
+        schedule = [(date.fromisoformat(i.due_on), Decimal(i.amount)) for i in plan.schedule]
+        index = rules.next_unpaid_installment(schedule, Decimal(plan.paid))
+        if index is None:  # every installment covered (a settled case closes paid first)
+            plan.status = "completed"
+            await self._record_plan()
+            return
+        due = plan.schedule[index]
+        missed_at = self._installment_missed_at(index)
+        await self._set_stage("installment", f"installment_{index + 1}", missed_at)
+        if not await self._wait_until(
+            missed_at, f"installment {index + 1}/{plan.periods}: {due.amount} {self.ev.currency} "
+                       f"due {due.due_on} (+{self.grace_days} days grace)"):
+            return  # a payment (or another event) came first
+        plan.status = "broken"
+        await self._record_plan()
+        resumes = rules.LADDER[self.s.next_step].label if self.s.next_step < len(rules.LADDER) else "legal branch"
+        await self._set_stage("wake_up_ladder", None, None,
+                              note=f"installment {index + 1} ({due.amount} {self.ev.currency} due {due.due_on}) "
+                                   f"missed: plan broken, resuming with the {resumes}")
+
+    async def _record_plan(self) -> None:
+        plan = self.s.plan
+        await workflow.execute_activity_method(
+            CaseActivities.record_plan,
+            PlanRecord(self.ev.account_id, plan.accepted_at, plan.periods, plan.installment, self.ev.currency,
+                       plan.schedule, plan.status, plan.paid),
+            summary=f"installment plan: {plan.status}", **DB_ACTIVITY,
+        )
+
+    @workflow.update(name="accept_plan")
+    async def accept_plan(self, req: PlanRequest) -> dict[str, Any]:
+        """The debtor accepts an installment plan of at most ``periods`` months."""
+        await self._accept_plan(req.periods)
+        self._replan = True
+        return self._plan_status()
+
+    @accept_plan.validator
+    def _validate_accept_plan(self, req: PlanRequest) -> None:
+        refusal = self._plan_refusal(req.periods)
+        if refusal:
+            raise ValueError(refusal)
+
+    def _plan_status(self) -> dict[str, Any] | None:
+        plan = self.s.plan
+        if plan is None:
+            return None
+        covered = Decimal(plan.paid)
+        schedule = []
+        for i in plan.schedule:
+            covered -= Decimal(i.amount)
+            schedule.append({"due_on": i.due_on, "amount": i.amount, "paid": covered >= 0})
+        return {"periods": plan.periods, "installment": plan.installment, "accepted_at": plan.accepted_at.isoformat(),
+                "status": plan.status, "paid": plan.paid, "schedule": schedule}
 
     # ----------------------------------------------------------- protections
 
@@ -276,6 +403,12 @@ class DelinquentAccountWorkflow:
         await self._set_stage(self.s.stage, "resume", until)
         holding = ", ".join(f"{p.kind} until {p.until:%Y-%m-%d}" if p.until else f"{p.kind} until released"
                             for p in self.s.pauses)
+        if self.s.legal is not None:  # a granted preservation keeps lapsing meanwhile: never silently
+            await self._legal_escalations_while_paused()
+            wake = self._legal_wake_while_paused()
+            if wake is not None and (until is None or wake < until):
+                await self._wait_until(wake, f"protected: {holding}; preservation lapse watch"[:200])
+                return
         await self._wait_until(until, f"protected: {holding}"[:200])
 
     async def _skip_trace(self) -> None:
@@ -323,7 +456,14 @@ class DelinquentAccountWorkflow:
             "promised_date": self.s.promised_date,
             "timezone": self.debtor.timezone,
             "ladder": [{"step": r.step, "at": r.at.isoformat(), "outcome": r.outcome} for r in self.s.ladder],
+            "plan_offer": self._plan_offer_status(),
+            "plan": self._plan_status(),
+            "legal": self._legal_status(),
         }
+
+    def _plan_offer_status(self) -> dict[str, Any] | None:
+        offer = self._plan_offer()
+        return {"installment": str(offer[0]), "periods": offer[1]} if offer else None
 
     async def _handle_events(self) -> None:
         while self.inbox:
@@ -338,6 +478,12 @@ class DelinquentAccountWorkflow:
                 await self._close("recalled", "creditor withdrew the case")
             elif ev.type == "dispute.resolved" and ev.data.get("upheld"):
                 await self._close("dispute_upheld", "dispute upheld")
+            elif ev.type == "plan.accepted" and workflow.patched(INSTALLMENT_PLANS):
+                refusal = self._plan_refusal(ev.data.get("periods"))
+                if refusal:
+                    await self._record(f"plan.accepted {ev.event_id} refused: {refusal}")
+                else:
+                    await self._accept_plan(ev.data["periods"])
             else:
                 note = self._apply_protection_event(ev)
                 if note:
@@ -410,6 +556,12 @@ class DelinquentAccountWorkflow:
             return  # a closed case records late payments and does nothing else
         self.s.outstanding = str(outstanding)
         self.s.last_response_at = workflow.now()
+        plan = self.s.plan
+        if plan is not None and plan.status == "active":
+            plan.paid = str(Decimal(plan.paid) + amount)
+            if outstanding == 0:
+                plan.status = "completed"
+            await self._record_plan()
         self._interrupt_limitation(rules.local_date(workflow.now(), self.debtor.timezone))
         self.s.grade = rules.regrade(self.s.grade, answered=False, promised=False, paid=True, unanswered_in_a_row=0)
         if outstanding == 0:
@@ -458,6 +610,7 @@ class DelinquentAccountWorkflow:
         self.s.stage, self.next_action, self.next_action_at = "closed", None, None
         self.quiet_hours = False
         self._remove_pauses(lambda p: False)
+        await self._close_legal_track(reason, detail)  # a payment or recall stops a running track
         await self._record(f"closed {reason}: {detail}")
 
     async def _record(self, note: str) -> None:
@@ -507,5 +660,14 @@ class DelinquentAccountWorkflow:
         for p in self.s.pauses:
             until = f"until {p.until:%Y-%m-%d %H:%M} UTC" if p.until else "until released"
             lines.append(f"**Paused by:** {p.kind} ({p.ref}) {until}  ")
+        plan = self.s.plan
+        if plan is not None:
+            lines.append(f"**Installment plan:** {plan.status}, {plan.periods} x {plan.installment} "
+                         f"{self.ev.currency}, paid {plan.paid}  ")
+        legal = self.s.legal
+        if legal is not None:
+            lines.append(f"**Legal track:** {legal.track} ({legal.status}): {legal.reason}  ")
+            for e in legal.escalations:
+                lines.append(f"**Escalated:** {e}  ")
         lines.append(f"**Limitation expires:** {self.s.limitation_expires_on}")
         return "\n".join(lines)

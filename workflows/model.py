@@ -78,6 +78,45 @@ class Pause:
 
 
 @dataclass
+class Installment:
+    due_on: str  # YYYY-MM-DD
+    amount: str
+
+
+@dataclass
+class PlanState:
+    """An accepted installment plan (grade I negotiation)."""
+
+    periods: int
+    installment: str
+    accepted_at: datetime
+    schedule: list[Installment]
+    paid: str = "0"  # paid since acceptance, applied to installments in order
+    status: str = "active"  # active | broken | completed
+
+
+@dataclass
+class LegalStep:
+    step: str
+    at: datetime
+    detail: str
+
+
+@dataclass
+class LegalState:
+    """The one legal track a debt takes (SPEC §2.4)."""
+
+    track: str  # payment_order | asset_preservation
+    reason: str
+    status: str = "chosen"  # see workflows/legal.py for the states of each track
+    application_ref: str | None = None
+    applied_at: datetime | None = None
+    deadline: datetime | None = None  # the running clock: decision due, objection window, suit filing
+    steps: list[LegalStep] = field(default_factory=list)
+    escalations: list[str] = field(default_factory=list)
+
+
+@dataclass
 class CaseState:
     """Everything a case needs to resume, carried across continue-as-new."""
 
@@ -100,6 +139,9 @@ class CaseState:
     pauses: list[Pause] = field(default_factory=list)
     paused_since: datetime | None = None  # when the current run of pauses began
     paused_seconds: int = 0  # total time paused: the ladder's clock stands still meanwhile
+    plan: PlanState | None = None
+    plan_offered: bool = False
+    legal: LegalState | None = None
 
 
 @dataclass
@@ -109,6 +151,7 @@ class CaseInput:
     pending_events: list[CaseEvent] = field(default_factory=list)
     # Continue-as-new once the history reaches this many events (tests lower it).
     history_limit: int = 2000
+    installment_grace_days: int = 3  # COLLECTIONS_INSTALLMENT_GRACE_DAYS at ingest
 
 
 # ---- activity inputs and results ------------------------------------------------
@@ -204,3 +247,86 @@ class EvidenceRequest:
     kind: str
     key: str
     payload: str
+
+
+@dataclass
+class PlanRequest:
+    periods: int
+
+
+@dataclass
+class PlanRecord:
+    account_id: str
+    accepted_at: datetime
+    periods: int
+    installment: str
+    currency: str
+    schedule: list[Installment]
+    status: str
+    paid: str
+
+
+@dataclass
+class LegalActionRequest:
+    account_id: str
+    track: str
+    reason: str
+
+
+@dataclass
+class LegalActionResult:
+    track: str
+    reason: str
+    status: str
+
+
+@dataclass
+class LegalFilingRequest:
+    """One filing with the court (or the bond behind it)."""
+
+    account_id: str
+    track: str
+    kind: str  # bond | payment_order | preservation | suit | enforcement
+    amount: str
+    currency: str
+    contract_id: str
+    debtor: Debtor
+    status_after: str
+
+
+@dataclass
+class LegalFilingResult:
+    ref: str
+    filed_at: datetime
+
+
+@dataclass
+class CourtQuery:
+    account_id: str
+    kind: str  # payment_order | preservation
+    ref: str
+    filed_at: datetime
+    debtor: Debtor
+
+
+@dataclass
+class CourtDocket:
+    """What the court's docket shows now (None = not happened yet)."""
+
+    accepted_at: datetime | None = None
+    rejected_at: datetime | None = None
+    order_served_at: datetime | None = None
+    objected_at: datetime | None = None
+    granted_at: datetime | None = None
+    denied_at: datetime | None = None
+
+
+@dataclass
+class LegalStepRecord:
+    account_id: str
+    track: str
+    step: str
+    detail: str
+    at: datetime
+    status: str
+    escalation: bool = False

@@ -346,6 +346,95 @@ def installment_schedule(outstanding: Decimal, installment: Decimal, periods: in
     return amounts
 
 
+INSTALLMENT_GRACE_DAYS = 3  # days after an installment's due date before it counts as missed
+MAX_PLAN_PERIODS = 12
+
+
+def plan_refusal(periods: object, *, closed_reason: str | None, outstanding: Decimal,
+                 plan_active: bool, legal_track: str | None) -> str | None:
+    """Why a plan of ``periods`` may not be accepted now (None = it may)."""
+    if isinstance(periods, bool) or not isinstance(periods, int):
+        return f"periods must be a whole number, got {periods!r}"
+    if not 1 <= periods <= MAX_PLAN_PERIODS:
+        return f"an installment plan has 1 to {MAX_PLAN_PERIODS} monthly periods; {periods} refused"
+    if closed_reason is not None:
+        return f"case is closed ({closed_reason}): no plan to accept"
+    if outstanding <= 0:
+        return "nothing outstanding to plan"
+    if plan_active:
+        return "an installment plan is already running"
+    if legal_track is not None:
+        return f"the case is in the legal branch ({legal_track}): a plan is settled with the court, not here"
+    return None
+
+
+def plan_schedule(accepted_on: date, outstanding: Decimal, monthly_disposable_income: Decimal | None,
+                  periods: int) -> list[tuple[date, Decimal]]:
+    """(due date, amount) of each installment of a plan accepted for at most
+    ``periods`` months: 30 % of disposable income a month, or outstanding /
+    ``periods`` rounded up to the cent when that would take longer; the first
+    falls due one calendar month after acceptance."""
+    installment, count = installment_plan(outstanding, monthly_disposable_income, max_periods=periods)
+    amounts = installment_schedule(outstanding, installment, count)
+    return [(add_months(accepted_on, i + 1), amount) for i, amount in enumerate(amounts)]
+
+
+def installment_missed_at(due_on: date, tz: str, grace_days: int = INSTALLMENT_GRACE_DAYS) -> datetime:
+    """The instant an unpaid installment counts as missed: the end of the
+    last grace day, debtor-local."""
+    return local_instant(due_on + timedelta(days=grace_days + 1), time(0, 0), tz)
+
+
+def next_unpaid_installment(schedule: list[tuple[date, Decimal]], paid: Decimal) -> int | None:
+    """Index of the first installment that payments since acceptance
+    (``paid``, applied in order) have not covered; None when all are."""
+    total = Decimal(0)
+    for i, (_, amount) in enumerate(schedule):
+        total += amount
+        if paid < total:
+            return i
+    return None
+
+
+# --------------------------------------------------------------------------
+# The legal branch (SPEC §2.4): payment order or asset preservation
+# --------------------------------------------------------------------------
+
+PAYMENT_ORDER = "payment_order"
+ASSET_PRESERVATION = "asset_preservation"
+
+
+@dataclass(frozen=True)
+class LegalClocks:
+    """Statutory and service-level clocks of the two legal tracks."""
+
+    acceptance_days: int = 5  # court decides whether it accepts a payment order application
+    order_days: int = 15  # court issues the order after accepting
+    objection_days: int = 15  # debtor may pay or object after service
+    preservation_sla_hours: int = 24  # response SLA to a preservation application
+    preservation_max_hours: int = 48  # statutory maximum
+    suit_days: int = 30  # suit to be filed after preservation is granted, or it lapses
+    court_poll_hours: int = 24  # how often to read the court's docket for a payment order
+    preservation_poll_hours: int = 4  # ... and for a preservation ruling
+    lapse_warning_days: int = 5  # escalate when a granted preservation is this close to lapsing
+
+
+DEFAULT_LEGAL_CLOCKS = LegalClocks()
+
+
+def choose_legal_track(grade: str, asset_flight_risk: bool, address: str | None) -> tuple[str | None, str]:
+    """(track, reason): preservation for grade III or asset-flight risk, a
+    payment order for grade I/II with a known address; None = neither can be
+    taken (hand the case over to litigation)."""
+    if asset_flight_risk:
+        return ASSET_PRESERVATION, "flagged asset-flight risk: pre-suit asset preservation"
+    if grade == "III":
+        return ASSET_PRESERVATION, "grade III (lost contact / resistant): asset-flight risk, pre-suit asset preservation"
+    if address and address.strip():
+        return PAYMENT_ORDER, f"grade {grade} debtor with a known address: payment order (non-litigation)"
+    return None, f"grade {grade} debtor without a known address: a payment order cannot be served"
+
+
 # --------------------------------------------------------------------------
 # Compliance screen of scripts and transcripts
 # --------------------------------------------------------------------------
