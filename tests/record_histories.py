@@ -15,12 +15,13 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from db.migrate import upgrade
+from workflows.model import PlanRequest
 from tests.conftest import binary, register_search_attributes
 from tests.helpers import advance_to_local, default_event, start_case
 from worker import build_worker
 
 OUT = Path(__file__).parent / "histories"
-VERSION = "v1"
+VERSION = "v2"  # v2: installment plans and the legal branch
 
 
 async def main() -> None:
@@ -39,8 +40,18 @@ async def main() -> None:
                     "promise-then-pays": await start_case(env, tq, default_event(
                         "H-2", occurred_at=start, simulation={"answers": True, "promises_in_days": 2,
                                                               "pays_after": "human_call"})),
+                    "payment-order-enforced": await start_case(env, tq, default_event(
+                        "H-3", occurred_at=start, simulation={"answers": True},
+                        debtor={"address": "1 Nanjing Road, Shanghai"})),
+                    "preservation-suit": await start_case(env, tq, default_event("H-4", occurred_at=start)),
                 }
-                await env.sleep(timedelta(days=25))
+                plan = await start_case(env, tq, default_event(
+                    "H-5", occurred_at=start, grade="I", amount="900.00",
+                    debtor={"monthly_disposable_income": "1000.00"}))
+                cases["plan-broken"] = plan
+                await env.sleep(timedelta(hours=12))
+                await plan.execute_update("accept_plan", PlanRequest(3))
+                await env.sleep(timedelta(days=60))
                 for name, handle in cases.items():
                     history = await handle.fetch_history()
                     (OUT / f"{VERSION}-{name}.json").write_text(history.to_json())

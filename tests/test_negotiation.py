@@ -1,0 +1,121 @@
+"""Grade I negotiation (SPEC §2.2): the plan offered, accepted, paid or broken."""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+
+import pytest
+from sqlalchemy import select
+from temporalio.client import WorkflowUpdateFailedError
+
+from db.models import InstallmentPlan
+from tests.helpers import advance_to_local, attempts, default_event, start_case
+from tests.test_protections import signal
+from worker import build_worker
+from workflows import rules
+from workflows.model import PlanRequest
+
+TZ = "Asia/Shanghai"
+INCOME = {"monthly_disposable_income": "500.00"}
+
+
+async def plan_rows(db, account_id: str) -> list[InstallmentPlan]:
+    async with db.sessions() as s:
+        return list((await s.scalars(select(InstallmentPlan).where(InstallmentPlan.account_id == account_id))).all())
+
+
+async def sleep_until_local(env, day: date, at: time) -> None:
+    target = rules.local_instant(day, at, TZ)
+    await env.sleep(target - await env.get_current_time())
+
+
+async def test_a_plan_paid_on_time_closes_the_case_paid_without_more_contact(env, db, task_queue):
+    start = await advance_to_local(env, TZ, time(10, 0))
+    event = default_event("N-PAID", occurred_at=start, amount="1000.00", grade="I", debtor=INCOME)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        handle = await start_case(env, task_queue, event)
+        await env.sleep(timedelta(hours=1))
+        offered = await handle.query("status")
+        plan = await handle.execute_update("accept_plan", PlanRequest(3), result_type=dict)
+        during = await handle.query("status")
+        for due in plan["schedule"]:
+            await sleep_until_local(env, date.fromisoformat(due["due_on"]), time(9, 0))
+            await signal(handle, env, "payment.received", account_id="N-PAID", payment_id=f"P-{due['due_on']}",
+                         amount=due["amount"])
+        await env.sleep(timedelta(hours=1))
+        done = await handle.query("status")
+    # 30 % of 500 = 150 a month: 7 periods offered
+    assert offered["plan_offer"] == {"installment": "150.00", "periods": 7}
+    # accepted for at most 3 periods: 150 would need 7, so 1000 / 3 rounded up to the cent
+    assert [(d["amount"]) for d in plan["schedule"]] == ["333.34", "333.34", "333.32"]
+    today = rules.local_date(start, TZ)
+    assert [d["due_on"] for d in plan["schedule"]] == [rules.add_months(today, n).isoformat() for n in (1, 2, 3)]
+    assert during["stage"] == "installment" and during["next_action"] == "installment_1"
+    assert done["closed_reason"] == "paid" and done["plan"]["status"] == "completed"
+    assert all(d["paid"] for d in done["plan"]["schedule"])
+    assert [r.step for r in await attempts(db, "N-PAID")] == ["voice_robot"]  # the plan held the ladder
+    (row,) = await plan_rows(db, "N-PAID")
+    assert row.status == "completed" and str(row.paid) == "1000.00"
+
+
+async def test_a_missed_installment_breaks_the_plan_and_resumes_the_ladder(env, db, task_queue):
+    start = await advance_to_local(env, TZ, time(10, 0))
+    event = default_event("N-BROKE", occurred_at=start, amount="1000.00", grade="I", debtor=INCOME)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        handle = await start_case(env, task_queue, event)
+        await env.sleep(timedelta(hours=1))
+        plan = await handle.execute_update("accept_plan", PlanRequest(12), result_type=dict)
+        first = plan["schedule"][0]
+        await sleep_until_local(env, date.fromisoformat(first["due_on"]), time(9, 0))
+        # a part payment is not the installment
+        await signal(handle, env, "payment.received", account_id="N-BROKE", payment_id="P-PART", amount="100.00")
+        await env.sleep(timedelta(days=4, hours=12))
+        done = await handle.query("status")
+    assert plan["periods"] == 7 and first["amount"] == "150.00"
+    due = date.fromisoformat(first["due_on"])
+    human = [r for r in await attempts(db, "N-BROKE") if r.step == "human_call"]
+    # grace of 3 days, then the ladder resumes where it stood: the human call, that morning
+    assert [r.local_date for r in human] == [due + timedelta(days=4)]
+    assert rules.local_datetime(human[0].attempted_at, TZ).time() >= time(8, 0)
+    assert done["plan"]["status"] == "broken" and done["plan"]["paid"] == "100.00"
+    assert done["outstanding"] == "900.00"
+    assert (await plan_rows(db, "N-BROKE"))[0].status == "broken"
+
+
+async def test_plan_acceptance_that_breaks_a_rule_is_refused_and_changes_nothing(env, db, task_queue):
+    start = await advance_to_local(env, TZ, time(10, 0))
+    event = default_event("N-REFUSE", occurred_at=start, amount="1000.00", grade="I", debtor=INCOME)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        handle = await start_case(env, task_queue, event)
+        await env.sleep(timedelta(hours=1))
+        before = await handle.query("status")
+        for periods, message in ((13, "1 to 12 monthly periods; 13 refused"), (0, "0 refused")):
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update("accept_plan", PlanRequest(periods))
+            assert message in str(refused.value.cause)
+        assert await handle.query("status") == before
+        # the event path: a valid plan.accepted starts the plan, a second one is refused
+        await signal(handle, env, "plan.accepted", account_id="N-REFUSE", periods=4)
+        await env.sleep(timedelta(minutes=5))
+        with pytest.raises(WorkflowUpdateFailedError) as again:
+            await handle.execute_update("accept_plan", PlanRequest(6))
+        after = await handle.query("status")
+    assert "already running" in str(again.value.cause)
+    assert after["plan"]["periods"] == 4 and after["plan"]["installment"] == "250.00"
+    assert after["plan_offer"] is None  # no new offer while a plan runs
+    assert len(await plan_rows(db, "N-REFUSE")) == 1
+
+
+def test_plan_rules():
+    assert rules.plan_refusal(3, closed_reason=None, outstanding=rules.Decimal("10"), plan_active=False,
+                              legal_track="payment_order").startswith("the case is in the legal branch")
+    assert rules.plan_refusal(True, closed_reason=None, outstanding=rules.Decimal("10"), plan_active=False,
+                              legal_track=None).startswith("periods must be a whole number")
+    assert rules.plan_refusal(3, closed_reason="paid", outstanding=rules.Decimal("0"), plan_active=False,
+                              legal_track=None).startswith("case is closed")
+    schedule = rules.plan_schedule(date(2027, 1, 31), rules.Decimal("100.00"), None, 2)
+    assert schedule == [(date(2027, 2, 28), rules.Decimal("50.00")), (date(2027, 3, 31), rules.Decimal("50.00"))]
+    assert rules.next_unpaid_installment(schedule, rules.Decimal("49.99")) == 0
+    assert rules.next_unpaid_installment(schedule, rules.Decimal("50.00")) == 1
+    assert rules.next_unpaid_installment(schedule, rules.Decimal("100.00")) is None
+    assert rules.installment_missed_at(date(2027, 2, 28), TZ, 3) == rules.local_instant(date(2027, 3, 4), time(0), TZ)
