@@ -12,12 +12,13 @@ import os
 import signal
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.adapters import Adapters, load_adapters
 from activities.case_activities import CaseActivities
-from activities.logs import configure_logging, get_logger
+from activities.logs import configure_logging, get_logger, temporal_runtime
 from db.session import Database
 from workflows.case import DelinquentAccountWorkflow
 from workflows.model import DEFAULT_TASK_QUEUE
@@ -28,10 +29,11 @@ def task_queue_from_env() -> str:
     return os.environ.get("COLLECTIONS_TASK_QUEUE", DEFAULT_TASK_QUEUE)
 
 
-async def connect() -> Client:
+async def connect(runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"),
         namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"),
+        runtime=runtime,
     )
 
 
@@ -76,9 +78,11 @@ def build_worker(
 
 
 async def main() -> None:
+    # JSON lines on stderr, personal data masked: one line per step a case
+    # takes; the SDK's and Core's own loggers only from WARNING up (no line per poll).
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     log = get_logger(component="worker")
-    client = await connect()
+    client = await connect(runtime=temporal_runtime())
     task_queue = task_queue_from_env()
     worker = build_worker(client, task_queue=task_queue)
     stop = asyncio.Event()

@@ -1,8 +1,18 @@
 """structlog JSON logging with personal data masked before output.
 
-Masking runs as the last processor before rendering, so it covers bound
-context, event text and exception text alike: phone numbers, PRC resident ID
-numbers and names never reach a log line.
+One JSON object per line on stderr.  Masking runs as the last processor
+before rendering, so it covers bound context, event text and exception text
+alike: phone numbers, PRC resident ID numbers, names and addresses never
+reach a log line.  Inside an activity the case (workflow id), the activity
+and its Temporal retry attempt are bound automatically, next to the
+``account_id``, ``step`` and ``attempt`` (the contact attempt) that
+activities bind themselves.
+
+Standard-library loggers (the Temporal SDK's, SQLAlchemy's) go through the
+same masking and JSON rendering.  The SDK's own loggers stay at WARNING, so
+a worker writes one line per step it takes, not a line per poll; only the
+workflow's own ``workflow.logger`` lines follow ``LOG_LEVEL`` (the SDK
+already drops them while a case replays).
 """
 
 from __future__ import annotations
@@ -14,15 +24,24 @@ from typing import Any
 
 import structlog
 
-_NAME_KEYS = {"name", "debtor_name", "full_name", "contact_name"}
-_PHONE_KEYS = {"phone", "phone_number", "mobile", "found_phone"}
-_ID_KEYS = {"id_number", "national_id", "id_card"}
-_ADDRESS_KEYS = {"address"}
+_NAME_KEYS = {
+    "name", "names", "debtor_name", "full_name", "contact_name", "first_name", "last_name", "given_name",
+    "family_name", "surname", "holder_name", "account_holder",
+}
+_PHONE_KEYS = {
+    "phone", "phones", "phone_number", "mobile", "mobile_phone", "tel", "telephone", "found_phone",
+    "contact_phone",
+}
+_ID_KEYS = {"id_number", "national_id", "id_card", "id_card_number", "id_no", "resident_id", "identity_number"}
+_ADDRESS_KEYS = {"address", "home_address", "work_address"}
 
 # 18-digit resident ID (last char may be X) and 15-digit legacy IDs.
 _ID_RE = re.compile(r"(?<!\d)(\d{6})\d{8,11}([\dXx]{1})(?!\d)")
 # Phone numbers: optional +country code, then 7–15 digits with optional separators.
 _PHONE_RE = re.compile(r"(?<![\w.])(\+?\d[\d\s\-()]{6,18}\d)(?![\w.])")
+
+# Loggers of libraries that would otherwise log per poll or per statement.
+QUIET_LOGGERS = ("temporalio", "sqlalchemy", "aiosqlite", "asyncio", "alembic")
 
 
 def mask_phone(phone: str) -> str:
@@ -44,18 +63,24 @@ def mask_text(text: str) -> str:
     return _PHONE_RE.sub(_phone, text)
 
 
+def mask_name(name: str) -> str:
+    return (name.strip()[:1] + "**") if name.strip() else name
+
+
 def _mask_value(key: str, value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _mask_value(str(k), v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set)):
         return [_mask_value(key, v) for v in value]
     if not isinstance(value, str):
+        if isinstance(value, int) and key.lower() in _PHONE_KEYS | _ID_KEYS:
+            return _mask_value(key, str(value))
         return value
     k = key.lower()
     if k in _PHONE_KEYS:
         return mask_phone(value)
     if k in _NAME_KEYS:
-        return (value[:1] + "**") if value else value
+        return mask_name(value)
     if k in _ID_KEYS:
         return mask_text(value) if len(value) >= 15 else "***"
     if k in _ADDRESS_KEYS:
@@ -65,6 +90,43 @@ def _mask_value(key: str, value: Any) -> Any:
 
 def mask_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     return {k: _mask_value(k, v) for k, v in event_dict.items()}
+
+
+def add_case_context(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Bind the case: inside an activity from Temporal's activity info, else from ``account_id``."""
+    try:
+        from temporalio import activity
+
+        if activity.in_activity():
+            info = activity.info()
+            event_dict.setdefault("case_id", info.workflow_id)
+            event_dict.setdefault("activity", info.activity_type)
+            event_dict.setdefault("activity_attempt", info.attempt)
+    except Exception:  # logging never fails a step
+        pass
+    account = event_dict.get("account_id")
+    if isinstance(account, str) and account and "case_id" not in event_dict:
+        event_dict["case_id"] = f"case-{account}"
+    return event_dict
+
+
+def _from_stdlib(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """A standard-library record (e.g. the SDK's): its logger name, and the
+    case from the SDK's ``temporal_workflow`` / ``temporal_activity`` extras."""
+    record: logging.LogRecord | None = event_dict.get("_record")
+    if record is None:
+        return event_dict
+    event_dict.setdefault("logger", record.name)
+    for extra in ("temporal_workflow", "temporal_activity"):
+        info = getattr(record, extra, None)
+        if isinstance(info, dict):
+            if info.get("workflow_id"):
+                event_dict.setdefault("case_id", info["workflow_id"])
+            if info.get("activity_type"):
+                event_dict.setdefault("activity", info["activity_type"])
+            if info.get("attempt") is not None and extra == "temporal_activity":
+                event_dict.setdefault("activity_attempt", info["attempt"])
+    return event_dict
 
 
 _configured = False
@@ -80,22 +142,61 @@ class _Stderr:
         sys.stderr.flush()
 
 
+class _JsonHandler(logging.StreamHandler):
+    """Marks the root handler this module installs, so reconfiguring replaces it."""
+
+
+def _shared_processors() -> list[Any]:
+    return [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
 def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     """JSON lines on stderr (or ``stream``); safe to call more than once."""
     global _configured
+    numeric = getattr(logging, str(level).upper(), logging.INFO)
+    out = stream or _Stderr()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *_shared_processors(),
+            add_case_context,
             structlog.processors.format_exc_info,
             mask_personal_data,
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(stream or _Stderr()),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
+    # Standard-library loggers: the same JSON, the same masking.
+    handler = _JsonHandler(out)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*_shared_processors(), _from_stdlib, structlog.processors.format_exc_info],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            mask_personal_data,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
+    ))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _JsonHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+    # The workflow's own lines (never written during replay) follow LOG_LEVEL;
+    # their case id travels as an extra, not appended to the message.
+    logging.getLogger("temporalio.workflow").setLevel(numeric)
+    try:
+        from temporalio import workflow
+
+        workflow.logger.workflow_info_on_message = False
+    except Exception:
+        pass
     _configured = True
 
 
@@ -103,3 +204,15 @@ def get_logger(**bound: Any) -> Any:
     if not _configured:
         configure_logging()
     return structlog.get_logger("collections").bind(**bound)
+
+
+def temporal_runtime() -> Any:
+    """A Temporal runtime whose Core (Rust) log lines go through these JSON
+    logs, masked, instead of straight to the console in Core's own format.
+    Core keeps WARN and above, like the SDK's Python loggers."""
+    from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core"), append_target_to_name=False),
+    )))
