@@ -4,7 +4,9 @@
 
 36 ``account.defaulted`` events for 30 pseudonymous debtors (DEB-503 and
 DEB-520 hold three accounts, DEB-510 and DEB-516 two, to exercise the
-per-debtor call cap), then follow-ups: payments, a recall and every protection.  ``debtor.simulation`` drives the
+per-debtor call cap), then follow-ups: payments, a recall, an accepted
+installment plan and every protection.  Profiles also drive the legal branch
+(DEB-510 objects to a payment order; DEB-527's preservation ruling is late).  ``debtor.simulation`` drives the
 simulated adapters (activities/adapters.py); no profile = never answers.
 """
 
@@ -26,7 +28,7 @@ DEBTORS = {
     "DEB-507": ("Asia/Hong_Kong", "HK", 58, None, "+852 5550 0107", "18000.00", "Flat 9C, 33 Nathan Rd, Kowloon", {"answers": True}),
     "DEB-508": ("Asia/Singapore", "SG", 45, None, "+65 9000 0108", "4200.00", "Blk 21 Tampines St 11, #04-12", {"pays_after": "letter", "pays_amount": "100.00"}),
     "DEB-509": ("America/New_York", "US-NY", 39, None, "+1 212 555 0109", None, "410 W 57th St, New York", {"answers": True, "agent_misconduct": True}),
-    "DEB-510": ("Europe/London", "GB-LND", 52, None, "+44 20 7946 0110", "1900.00", "Flat 2, 14 Mare St, London", None),
+    "DEB-510": ("Europe/London", "GB-LND", 52, None, "+44 20 7946 0110", "1900.00", "Flat 2, 14 Mare St, London", {"answers": True, "objects_to_payment_order": True}),
     "DEB-511": ("Asia/Shanghai", "CN-SC", 29, None, "+86 138 0013 8511", None, None, {"skip_trace_phone": "+86 139 0028 6511"}),
     "DEB-512": ("Asia/Hong_Kong", "HK", 82, "cantonese", "+852 5550 0112", None, "Rm 1502, 8 Shek Kip Mei St, Sham Shui Po", {"answers": ["human_call"]}),
     "DEB-513": ("Asia/Urumqi", "CN-XJ", 31, None, "+86 138 0013 8513", "2500.00", None, {"answers": False}),
@@ -43,7 +45,7 @@ DEBTORS = {
     "DEB-524": ("Europe/London", "GB-LND", 38, None, "+44 20 7946 0124", None, None, {"answers": True}),
     "DEB-525": ("Asia/Shanghai", "CN-SC", 64, "sichuanese", "+86 138 0013 8525", None, "9 Wenshu Ln, Chengdu", {"answers": True}),
     "DEB-526": ("Asia/Hong_Kong", "HK", 47, None, "+852 5550 0126", None, None, None),
-    "DEB-527": ("Asia/Shanghai", "CN-GD", 71, "cantonese", "+86 138 0013 8527", "1800.00", "22 Enning Rd, Guangzhou", None),
+    "DEB-527": ("Asia/Shanghai", "CN-GD", 71, "cantonese", "+86 138 0013 8527", "1800.00", "22 Enning Rd, Guangzhou", {"preservation_responds_in_hours": 30}),
     "DEB-528": ("Asia/Singapore", "SG", 26, None, "+65 9000 0128", "2200.00", None, {"answers": True, "promises_in_days": 5}),
     "DEB-529": ("Asia/Shanghai", "CN-BJ", 58, None, "+86 138 0013 8529", "8800.00", "16 Xizhimen South St, Beijing", {"pays_after": "human_call"}),
     "DEB-530": ("America/New_York", "US-NY", 24, None, "+1 212 555 0130", None, None, {"answers": False}),
@@ -137,6 +139,8 @@ def main() -> None:
          "reason": "identity theft"},
         {"type": "dispute.resolved", "occurred_at": at(23, 10), "account_id": account_id(20),
          "upheld": True},  # closes dispute_upheld
+        {"type": "plan.accepted", "occurred_at": at(23, 12), "account_id": account_id(3),
+         "periods": 6},  # grade I negotiation: 6 monthly installments
         {"type": "suspension.granted", "occurred_at": at(23, 15), "account_id": account_id(19),
          "months": 6, "reason": "hospitalised; honest-debtor protection"},
         {"type": "disaster.declared", "occurred_at": at(23, 20), "region": "CN-XJ", "days": 30},

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from temporalio.testing import ActivityEnvironment
 
-from activities.adapters import simulated_adapters
+from activities.adapters import SimulatedCourt, simulated_adapters
 from activities.case_activities import CaseActivities
 from db.models import LegalAction, LegalStepRow
 from tests.helpers import advance_to_local, attempts, default_event, start_case, uid
@@ -202,3 +202,36 @@ def test_track_choice_rules():
     assert rules.choose_legal_track("I", True, "addr")[0] == "asset_preservation"
     assert rules.choose_legal_track("II", False, None)[0] is None
     assert rules.choose_legal_track("II", False, "  ")[0] is None
+
+
+class FlakyCourt(SimulatedCourt):
+    """Takes every filing, but the first time the worker 'dies' before the
+    answer is written down: Temporal retries with the same key."""
+
+    def __init__(self) -> None:
+        self.filings: list[str] = []
+
+    async def file(self, *, key: str, **kw) -> str:
+        self.filings.append(key)
+        ref = await super().file(key=key, **kw)
+        if self.filings.count(key) == 1:
+            raise RuntimeError("connection reset after the court took the filing")
+        return ref
+
+
+async def test_a_filing_retried_after_a_failure_is_filed_and_recorded_once(env, db, task_queue):
+    start = await advance_to_local(env, TZ, time(10, 0))
+    court = FlakyCourt()
+    adapters = simulated_adapters()
+    adapters.court = court
+    event = default_event("L-RETRY", occurred_at=start, simulation=ANSWERS, debtor=ADDRESS)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url, adapters=adapters):
+        handle = await start_case(env, task_queue, event)
+        await env.sleep(timedelta(days=55))
+        done = await handle.query("status")
+    rows = await legal_steps(db, "L-RETRY")
+    assert done["closed_reason"] == "enforcement_requested"
+    assert [r.step for r in rows].count("payment_order") == 1 and [r.step for r in rows].count("enforcement") == 1
+    # each filing reached the court twice with one key: the court's idempotency makes it one filing
+    assert sorted(set(court.filings)) == ["legal:L-RETRY:enforcement", "legal:L-RETRY:payment_order"]
+    assert len(court.filings) == 4

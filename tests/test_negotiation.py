@@ -119,3 +119,25 @@ def test_plan_rules():
     assert rules.next_unpaid_installment(schedule, rules.Decimal("50.00")) == 1
     assert rules.next_unpaid_installment(schedule, rules.Decimal("100.00")) is None
     assert rules.installment_missed_at(date(2027, 2, 28), TZ, 3) == rules.local_instant(date(2027, 3, 4), time(0), TZ)
+
+
+async def test_an_installment_due_while_protected_gets_its_grace_after_the_protection(env, db, task_queue):
+    start = await advance_to_local(env, TZ, time(10, 0))
+    event = default_event("N-HELD", occurred_at=start, amount="1000.00", grade="I", debtor=INCOME)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        handle = await start_case(env, task_queue, event)
+        await env.sleep(timedelta(hours=1))
+        plan = await handle.execute_update("accept_plan", PlanRequest(12), result_type=dict)
+        await signal(handle, env, "dispute.opened", account_id="N-HELD", reason="wrong amount")
+        await env.sleep(timedelta(days=60))  # the first installment fell due meanwhile
+        await signal(handle, env, "dispute.resolved", account_id="N-HELD", upheld=False)
+        resumed = rules.local_date(await env.get_current_time(), TZ)
+        await env.sleep(timedelta(days=2))
+        inside_grace = await handle.query("status")
+        await env.sleep(timedelta(days=3))
+        after_grace = await handle.query("status")
+    assert date.fromisoformat(plan["schedule"][0]["due_on"]) < resumed
+    assert inside_grace["plan"]["status"] == "active"
+    assert after_grace["plan"]["status"] == "broken"
+    human = [r for r in await attempts(db, "N-HELD") if r.step == "human_call"]
+    assert [r.local_date for r in human] == [resumed + timedelta(days=4)]

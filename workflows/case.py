@@ -303,7 +303,11 @@ class DelinquentAccountWorkflow(LegalBranch):
         return plan
 
     def _installment_missed_at(self, index: int) -> datetime:
+        """End of the grace after the due date; an installment that fell due
+        while the case was protected gets its grace from the resumption."""
         due_on = date.fromisoformat(self.s.plan.schedule[index].due_on)
+        if self.s.resumed_at is not None and self.s.resumed_at > self.s.plan.accepted_at:
+            due_on = max(due_on, rules.local_date(self.s.resumed_at, self.debtor.timezone))
         return rules.installment_missed_at(due_on, self.debtor.timezone, self.grace_days)
 
     async def _installment_step(self) -> None:
@@ -390,6 +394,7 @@ class DelinquentAccountWorkflow(LegalBranch):
         if not self.s.pauses and self.s.paused_since is not None:
             self.s.paused_seconds += int((workflow.now() - self.s.paused_since).total_seconds())
             self.s.paused_since = None
+            self.s.resumed_at = workflow.now()
         return len(self.s.pauses) != before
 
     def _release_expired_pauses(self) -> bool:

@@ -139,6 +139,7 @@ class CaseState:
     pauses: list[Pause] = field(default_factory=list)
     paused_since: datetime | None = None  # when the current run of pauses began
     paused_seconds: int = 0  # total time paused: the ladder's clock stands still meanwhile
+    resumed_at: datetime | None = None  # when the last run of pauses ended
     plan: PlanState | None = None
     plan_offered: bool = False
     legal: LegalState | None = None
