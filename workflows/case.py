@@ -63,6 +63,20 @@ CONTACT_ACTIVITY = dict(
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2)),
 )
 SEEN_EVENT_IDS_KEPT = 500
+# What ``next_action`` means, for people reading the UI's current details.
+NEXT_ACTION_LABELS = {
+    **{step.name: step.label for step in rules.LADDER},
+    "legal_branch": "end of the legal notice's 15-day response window",
+    "resume": "the protection to end",
+    "skip_trace": "skip trace (data lookup)",
+    "legal_filing": "legal filing",
+    "court_acceptance": "court's decision on the payment order application (5 days)",
+    "payment_order_issued": "court to issue and serve the payment order (15 days)",
+    "objection_window_ends": "debtor to pay or object to the payment order (15 days)",
+    "preservation_ruling": "court's ruling on asset preservation (24 h SLA)",
+    "file_suit": "suit to be filed before the preservation lapses (30 days)",
+}
+
 # workflow.patched ids: cases started before these changes replay on the old path.
 LEGAL_BRANCH = "legal-branch-v1"
 INSTALLMENT_PLANS = "installment-plans-v1"
@@ -659,7 +673,8 @@ class DelinquentAccountWorkflow(LegalBranch):
             if self.next_action_at:
                 local = rules.local_datetime(self.next_action_at, self.debtor.timezone)
                 when = f" at {local:%Y-%m-%d %H:%M} {self.debtor.timezone}"
-            lines.append(f"**Waiting for:** {self.next_action}{when}  ")
+            label = NEXT_ACTION_LABELS.get(self.next_action, self.next_action.replace("_", " "))
+            lines.append(f"**Waiting for:** {label}{when}  ")
         if self.quiet_hours:
             lines.append("**Paused by:** quiet hours  ")
         for p in self.s.pauses:
