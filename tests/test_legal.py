@@ -235,3 +235,30 @@ async def test_a_filing_retried_after_a_failure_is_filed_and_recorded_once(env, 
     # each filing reached the court twice with one key: the court's idempotency makes it one filing
     assert sorted(set(court.filings)) == ["legal:L-RETRY:enforcement", "legal:L-RETRY:payment_order"]
     assert len(court.filings) == 4
+
+
+async def test_a_preservation_held_by_a_protection_is_escalated_before_and_when_it_lapses(env, db, task_queue):
+    start = await advance_to_local(env, TZ, time(10, 0))
+    event = default_event("L-LAPSE", occurred_at=start, debtor=ADDRESS)  # grade III: preservation
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        handle = await start_case(env, task_queue, event)
+        await env.sleep(timedelta(days=21))
+        for _ in range(48):  # until the application is filed (the ruling comes 12 h later)
+            await env.sleep(timedelta(hours=2))
+            if ((await handle.query("status"))["legal"] or {}).get("status") == "applied":
+                break
+        await signal(handle, env, "suspension.granted", account_id="L-LAPSE", months=2, reason="hospitalised")
+        await env.sleep(timedelta(days=40))
+        held = await handle.query("status")
+        revoked_at = await env.get_current_time()
+        await signal(handle, env, "suspension.revoked", account_id="L-LAPSE")
+        await env.sleep(timedelta(days=1))
+        done = await handle.query("status")
+    rows = await legal_steps(db, "L-LAPSE")
+    granted = step_at(rows, "granted").at
+    assert held["paused_by"] == ["suspension"] and held["legal"]["status"] == "granted"
+    assert [r.step for r in rows if r.escalation] == ["preservation_lapsing", "preservation_lapsed"]
+    assert abs(step_at(rows, "preservation_lapsing").at - (granted + timedelta(days=25))) < timedelta(minutes=1)
+    assert abs(step_at(rows, "preservation_lapsed").at - (granted + timedelta(days=30))) < timedelta(minutes=1)
+    assert step_at(rows, "suit").at >= revoked_at  # never while protected
+    assert done["closed_reason"] == "referred_to_litigation" and "lapsed" in done["closed_detail"]

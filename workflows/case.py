@@ -422,11 +422,10 @@ class DelinquentAccountWorkflow(LegalBranch):
         await self._set_stage(self.s.stage, "resume", until)
         holding = ", ".join(f"{p.kind} until {p.until:%Y-%m-%d}" if p.until else f"{p.kind} until released"
                             for p in self.s.pauses)
-        if self.s.legal is not None:  # a granted preservation keeps lapsing meanwhile: never silently
-            await self._legal_escalations_while_paused()
-            wake = self._legal_wake_while_paused()
+        if self.s.legal is not None:  # a preservation keeps its clocks meanwhile (workflows/legal.py)
+            wake = await self._legal_while_paused()
             if wake is not None and (until is None or wake < until):
-                await self._wait_until(wake, f"protected: {holding}; preservation lapse watch"[:200])
+                await self._wait_until(wake, f"protected: {holding}; watching the preservation's clocks"[:200])
                 return
         await self._wait_until(until, f"protected: {holding}"[:200])
 

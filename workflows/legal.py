@@ -175,30 +175,35 @@ class LegalBranch:
                       f"suit filed ({filed.ref}) inside the {c.suit_days}-day window; preservation kept")
             await self._close("referred_to_litigation", detail)
 
-    def _legal_wake_while_paused(self) -> datetime | None:
-        """A granted preservation keeps lapsing while the case is protected:
-        the pause must wake up to escalate it (never let it lapse silently)."""
-        legal = self.s.legal
-        if legal is None or legal.status != "granted" or legal.deadline is None:
+    async def _legal_while_paused(self) -> datetime | None:
+        """While a protection holds the case no legal step runs, but a
+        preservation keeps its clocks: read the court's ruling, and escalate a
+        granted preservation before and when it lapses (never silently).
+        Returns when to look again (None = nothing to watch)."""
+        legal, c, now = self.s.legal, self.legal_clocks, workflow.now()
+        if legal is None or legal.track != ASSET_PRESERVATION:
             return None
-        warn = legal.deadline - timedelta(days=self.legal_clocks.lapse_warning_days)
-        for at in (warn, legal.deadline):
-            if workflow.now() < at:
-                return at
-        return None
-
-    async def _legal_escalations_while_paused(self) -> None:
-        legal = self.s.legal
-        if legal is None or legal.status != "granted" or legal.deadline is None:
-            return
-        now = workflow.now()
+        if legal.status == "applied":
+            docket = await self._docket(legal, "preservation")
+            if docket.granted_at is None:
+                return now + timedelta(hours=c.preservation_poll_hours if docket.denied_at is None else 24 * 365)
+            await self._court_event(legal, "granted", docket.granted_at, "court granted the preservation")
+            legal.deadline = docket.granted_at + timedelta(days=c.suit_days)
+            await self._record(f"asset preservation granted while the case is protected; "
+                               f"suit to be filed by {self._local(legal.deadline)}")
+        if legal.status != "granted" or legal.deadline is None:
+            return None
+        warn = legal.deadline - timedelta(days=c.lapse_warning_days)
         if now >= legal.deadline:
             await self._escalate(legal, "preservation_lapsed",
                                  f"preservation lapsed on {self._local(legal.deadline)} while the case was protected")
-        elif now >= legal.deadline - timedelta(days=self.legal_clocks.lapse_warning_days):
+            return None
+        if now >= warn:
             await self._escalate(legal, "preservation_lapsing",
                                  f"preservation lapses on {self._local(legal.deadline)}; the case is protected "
                                  "and the suit cannot be filed")
+            return legal.deadline
+        return warn
 
     # ---------------------------------------------------------------- helpers
 
