@@ -412,13 +412,15 @@ def render_case(st: dict, contacts: list[dict] | None = None, payments: list[dic
         row("closed", f"{st['closed_reason']}{detail}")
     paused = st.get("paused_by") or []
     protections = st.get("protections") or []
-    if paused:
-        row("paused by", ", ".join(paused))
-        for p in protections:
-            until = f"until {_local(p.get('until'), tz)}" if p.get("until") else "until released"
-            why = f": {p['reason']}" if p.get("reason") else ""
-            ref = f" ({p['ref']})" if p.get("ref") else ""
-            row("", f"{p.get('kind', '?')}{ref} since {_local(p.get('since'), tz)}, {until}{why}")
+    held: list[str] = []
+    for p in protections:
+        until = f"until {_local(p.get('until'), tz)}" if p.get("until") else "until released"
+        why = f": {p['reason']}" if p.get("reason") else ""
+        ref = f" ({p['ref']})" if p.get("ref") else ""
+        held.append(f"{p.get('kind', '?')}{ref} since {_local(p.get('since'), tz)}, {until}{why}")
+    held += [kind for kind in paused if kind not in {p.get("kind") for p in protections}]
+    for i, text in enumerate(held):
+        row("paused by" if i == 0 else "", text)
     if st.get("next_action"):
         when = st.get("next_action_at")
         at = f" at {_local(when, tz)} ({_relative(when, now)})" if when else ""
@@ -929,5 +931,13 @@ def run() -> int:
         return 130
 
 
+def exit_now(code: int) -> None:
+    """Exit without interpreter teardown: the Temporal client's Core threads can
+    abort a finalizing interpreter (temporalio/sdk-python#300)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(run())
+    exit_now(run())
