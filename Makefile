@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test stop venv bench clean
+.PHONY: demo test stop venv bench clean screenshot
 N ?= 2000
 
 $(STAMP): pyproject.toml
@@ -27,6 +27,14 @@ stop:
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# A case in the Temporal Web UI as a PNG (needs `make demo` running and
+# Debian's chromium): make screenshot [ACCOUNT=ACC-1001] [OUT=docs/case-in-ui.png]
+ACCOUNT ?= ACC-1001
+OUT ?= docs/case-in-ui.png
+screenshot: $(STAMP)
+	$(PY) -m pip install -q -e '.[ui]'
+	$(PY) scripts/screenshot.py $(ACCOUNT) --out $(OUT)
 
 bench: $(STAMP)
 	$(PY) bench/disaster_fanout.py $(N)
