@@ -68,6 +68,10 @@ class UsageError(Exception):
     """A bad argument: printed as ``starter.py: error: …`` with exit code 2."""
 
 
+class Unanswered(Exception):
+    """A service did not answer: printed, exit code 1."""
+
+
 # ---------------------------------------------------------------- argument types
 
 _MONEY = re.compile(r"^\d+(\.\d{1,2})?$")
@@ -324,7 +328,8 @@ async def query_status(client: Client, account_id: str) -> dict | None:
     except RPCError as e:
         if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             return None
-        raise
+        raise Unanswered(f"case {case_workflow_id(account_id)} did not answer its status query: {e.message} "
+                         "(is a worker running? `python worker.py`)") from None
 
 
 async def cmd_status(client: Client, account_id: str) -> int:
@@ -877,6 +882,9 @@ async def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return USAGE
+    except Unanswered as e:
+        print(str(e), file=sys.stderr)
+        return FAILED
     except RuntimeError as e:
         if "connect" not in str(e).lower():
             raise

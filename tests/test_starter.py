@@ -13,7 +13,7 @@ import pytest
 import starter
 from activities.events import EVENT_TYPES, EventRejected, SuspensionGranted, parse_event
 from activities.ingest import IngestReport, ProgressBar
-from tests.helpers import STARTED, TrackingIngestor, default_event, uid
+from tests.helpers import STARTED, TrackingIngestor, default_event, start_case, uid
 from worker import build_worker
 from workflows.model import case_workflow_id
 
@@ -290,3 +290,14 @@ async def test_cases_filters_open_cases_through_visibility_and_show_summarises_o
     assert f"Case {grade3[0]}" in shown and "20000.00 CNY outstanding" in shown and "stage" in shown
     assert "Contact history" in shown
     assert status["account_id"] == grade3[0] and status["grade"] == "III"
+
+
+async def test_a_case_nobody_answers_for_is_a_clear_failure(env, task_queue, monkeypatch, capsys):
+    monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+    monkeypatch.setattr(starter, "QUERY_TIMEOUT", timedelta(seconds=1))
+    now = await env.get_current_time()
+    acct = f"ACC-{uid()}"
+    handle = await start_case(env, task_queue, default_event(acct, occurred_at=now))  # no worker runs it
+    monkeypatch.setattr(starter, "case_workflow_id", lambda a: handle.id)
+    assert await starter.main(["status", acct]) == 1
+    assert "did not answer its status query" in capsys.readouterr().err
