@@ -823,9 +823,16 @@ def parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="accept an installment plan")
     plsub = plan.add_subparsers(dest="action", required=True, metavar="ACTION")
     pa = _event_command(plsub, "accept", "plan.accepted", common, "the debtor accepts an installment plan",
-                        "plan accept ACC-1003 --periods 6")
+                        "plan accept ACC-1003 --periods 6",
+                        "Accept an installment plan of at most PERIODS months through the case's accept_plan Update:\n"
+                        "the case answers with the schedule, or refuses (a closed case, a plan already running,\n"
+                        "a case in the legal branch) and nothing changes.")
     pa.add_argument("account_id", type=identifier, metavar="ACCOUNT")
     pa.add_argument("--periods", type=periods, required=True, help="1–12 monthly installments")
+    pa.add_argument("--signal", dest="via_update", action="store_false",
+                    help="send it as an event signal instead of the accept_plan Update (no answer from the case)")
+    pa.add_argument("--wait", type=int_between(1, 600, "seconds"), default=30, metavar="SECONDS",
+                    help="how long to wait for a worker to answer the Update (default 30)")
 
     prl = _event_command(sub, "recall", "case.recalled", common, "the creditor recalls the case: it closes",
                          "recall ACC-1009")
@@ -909,7 +916,7 @@ async def dispatch(args: argparse.Namespace) -> int:
         if args.dry_run:
             print(json.dumps(event, ensure_ascii=False))
             return OK
-        via_update = args.event_type == "suspension.granted" and getattr(args, "via_update", False)
+        via_update = args.event_type in ("suspension.granted", "plan.accepted") and getattr(args, "via_update", False)
         return await send_event(event, as_json=args.json, via_update=via_update,
                                 update_timeout=getattr(args, "wait", 30))
     if args.cmd == "status":

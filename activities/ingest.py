@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from activities.events import (
     DisasterDeclared,
     EventRejected,
     PaymentReceived,
+    PlanAccepted,
     SuspensionGranted,
     TeamReviewCleared,
     canonical,
@@ -46,7 +48,7 @@ from activities.logs import get_logger
 from db.models import Case, IngestedEvent, Payment, RejectedEvent
 from db.session import Database
 from workflows.model import (
-    CaseEvent, CaseInput, DefaultEvent, Debtor, SuspensionRequest, WORKFLOW_TYPE, case_workflow_id,
+    CaseEvent, CaseInput, DefaultEvent, Debtor, PlanRequest, SuspensionRequest, WORKFLOW_TYPE, case_workflow_id,
 )
 from workflows.search import initial_search_attributes
 from workflows import rules
@@ -191,12 +193,28 @@ def to_default_event(ev: AccountDefaulted, raw_line: str) -> DefaultEvent:
     )
 
 
+def installment_grace_days() -> int:
+    """Days after an installment's due date before it counts as missed
+    (``COLLECTIONS_INSTALLMENT_GRACE_DAYS``), fixed into each case at its start."""
+    raw = os.environ.get("COLLECTIONS_INSTALLMENT_GRACE_DAYS")
+    if raw is None:
+        return rules.INSTALLMENT_GRACE_DAYS
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ValueError(f"COLLECTIONS_INSTALLMENT_GRACE_DAYS must be a whole number of days, got {raw!r}") from None
+    if not 0 <= days <= 31:
+        raise ValueError(f"COLLECTIONS_INSTALLMENT_GRACE_DAYS must be 0 to 31 days, got {days}")
+    return days
+
+
 class Ingestor:
     """Validate, de-duplicate, record and dispatch events.
 
-    ``suspension_via_update``: dispatch ``suspension.granted`` through the
-    case's ``grant_suspension`` Update instead of the ``event`` signal, so a
-    refusal by its validator (e.g. a closed case) comes back as a rejection
+    ``suspension_via_update``: dispatch ``suspension.granted`` and
+    ``plan.accepted`` through the case's ``grant_suspension`` / ``accept_plan``
+    Updates instead of the ``event`` signal, so a refusal by their validators
+    (e.g. a closed case, a plan already running) comes back as a rejection
     (the operator CLI does this; ``update_timeout`` bounds the wait for a
     worker to answer).
     """
@@ -343,7 +361,8 @@ class Ingestor:
             d = default.debtor
             try:
                 await self.client.start_workflow(
-                    WORKFLOW_TYPE, CaseInput(event=default), id=case_workflow_id(ev.account_id),
+                    WORKFLOW_TYPE, CaseInput(event=default, installment_grace_days=installment_grace_days()),
+                    id=case_workflow_id(ev.account_id),
                     task_queue=self.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=initial_search_attributes({
                         "CaseStage": "verifying", "DebtorGrade": rules.initial_grade(ev.grade, ev.asset_flight_risk),
@@ -365,7 +384,10 @@ class Ingestor:
                                                          ev.occurred_at)
         handle = self.client.get_workflow_handle(case_workflow_id(ev.account))
         if self.suspension_via_update and isinstance(ev, SuspensionGranted):
-            return await self._suspend_via_update(handle, ev)
+            return await self._via_update(handle, ev, "grant_suspension", SuspensionRequest(ev.months, ev.reason),
+                                          "suspension")
+        if self.suspension_via_update and isinstance(ev, PlanAccepted):
+            return await self._via_update(handle, ev, "accept_plan", PlanRequest(ev.periods), "plan")
         payload = CaseEvent(event_id=ev.event_id, type=ev.type, occurred_at=ev.occurred_at.astimezone(timezone.utc),
                             data=ev.model_dump(mode="json", exclude={"event_id", "type", "occurred_at"}))
         try:
@@ -376,29 +398,33 @@ class Ingestor:
             return await self._to_closed_case(ev)
         return "dispatched", None
 
-    async def _suspend_via_update(self, handle, ev: SuspensionGranted) -> tuple[str, str | None]:
-        """The ``grant_suspension`` Update (update id = event id, so a retry is
-        the same update); its validator's refusal becomes the rejection."""
+    async def _via_update(self, handle, ev, name: str, request, what: str) -> tuple[str, str | None]:
+        """A case Update (update id = event id, so a retry is the same
+        update); its validator's refusal becomes the rejection."""
         try:
-            result = await asyncio.wait_for(
-                handle.execute_update("grant_suspension", SuspensionRequest(ev.months, ev.reason), id=ev.event_id),
-                self.update_timeout,
-            )
+            result = await asyncio.wait_for(handle.execute_update(name, request, id=ev.event_id), self.update_timeout)
         except WorkflowUpdateFailedError as e:
             reason = str(e.cause.message if getattr(e.cause, "message", None) else e.cause or e)
             await self._mark_rejected(ev.event_id)
-            raise EventRejected(f"suspension refused: {reason}", ev.event_id) from None
+            raise EventRejected(f"{what} refused: {reason}", ev.event_id) from None
         except asyncio.TimeoutError:
             # Left pending: the server keeps the update, and running the same
             # command again (same event id) waits for the same update.
             return "pending", (f"no worker answered within {self.update_timeout:.0f} s; "
-                               "the suspension applies when a worker takes the update")
+                               f"the {what} applies when a worker takes the update")
         except RPCError as e:
             if e.status != RPCStatusCode.NOT_FOUND:
                 raise
             return await self._to_closed_case(ev)
-        until = result.get("until") if isinstance(result, dict) else None
-        return "dispatched", f"suspended until {until}" if until else None
+        if not isinstance(result, dict):
+            return "dispatched", None
+        if result.get("until"):
+            return "dispatched", f"suspended until {result['until']}"
+        if result.get("schedule"):
+            first = result["schedule"][0]
+            return "dispatched", (f"plan of {result['periods']} x {result['installment']}, "
+                                  f"first due {first['due_on']}")
+        return "dispatched", None
 
     async def _mark_rejected(self, event_id: str) -> None:
         async with self.db.transaction() as s:

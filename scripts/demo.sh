@@ -56,7 +56,11 @@ Where to look:
   Web UI, all cases:   http://localhost:$UI_PORT/namespaces/default/workflows
   one case:            http://localhost:$UI_PORT/namespaces/default/workflows/case-ACC-1001
   open grade III cases: query  CaseStage != "closed" AND DebtorGrade = "III"
+  cases at court:      query  CaseStage IN ("payment_order", "asset_preservation")
+  one case, readable:  .venv/bin/python starter.py show ACC-1001
   one case as JSON:    .venv/bin/python starter.py status ACC-1001
+  filtered cases:      .venv/bin/python starter.py cases --paused any   (--stage, --grade, --region)
+  operator commands:   .venv/bin/python starter.py --help
   the contact log:     collections.db, table contact_attempts (sqlite3 collections.db)
 Stop the server and worker with: make stop
 TXT

@@ -58,28 +58,33 @@ async def test_a_plan_paid_on_time_closes_the_case_paid_without_more_contact(env
     assert row.status == "completed" and str(row.paid) == "1000.00"
 
 
-async def test_a_missed_installment_breaks_the_plan_and_resumes_the_ladder(env, db, task_queue):
+# grace 0: the plan breaks the next day, but the part payment on the due date
+# was a response, and the human call keeps its 3-day spacing from it.
+@pytest.mark.parametrize("grace, call_days_after_due", [(3, 4), (0, 3)])
+async def test_a_missed_installment_breaks_the_plan_and_resumes_the_ladder(env, db, task_queue, grace,
+                                                                           call_days_after_due):
     start = await advance_to_local(env, TZ, time(10, 0))
-    event = default_event("N-BROKE", occurred_at=start, amount="1000.00", grade="I", debtor=INCOME)
+    account = f"N-BROKE-{grace}"
+    event = default_event(account, occurred_at=start, amount="1000.00", grade="I", debtor=INCOME)
     async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
-        handle = await start_case(env, task_queue, event)
+        handle = await start_case(env, task_queue, event, installment_grace_days=grace)
         await env.sleep(timedelta(hours=1))
         plan = await handle.execute_update("accept_plan", PlanRequest(12), result_type=dict)
         first = plan["schedule"][0]
         await sleep_until_local(env, date.fromisoformat(first["due_on"]), time(9, 0))
         # a part payment is not the installment
-        await signal(handle, env, "payment.received", account_id="N-BROKE", payment_id="P-PART", amount="100.00")
+        await signal(handle, env, "payment.received", account_id=account, payment_id="P-PART", amount="100.00")
         await env.sleep(timedelta(days=4, hours=12))
         done = await handle.query("status")
     assert plan["periods"] == 7 and first["amount"] == "150.00"
     due = date.fromisoformat(first["due_on"])
-    human = [r for r in await attempts(db, "N-BROKE") if r.step == "human_call"]
-    # grace of 3 days, then the ladder resumes where it stood: the human call, that morning
-    assert [r.local_date for r in human] == [due + timedelta(days=4)]
+    human = [r for r in await attempts(db, account) if r.step == "human_call"]
+    # the grace, then the ladder resumes where it stood: the human call, that morning
+    assert [r.local_date for r in human] == [due + timedelta(days=call_days_after_due)]
     assert rules.local_datetime(human[0].attempted_at, TZ).time() >= time(8, 0)
     assert done["plan"]["status"] == "broken" and done["plan"]["paid"] == "100.00"
     assert done["outstanding"] == "900.00"
-    assert (await plan_rows(db, "N-BROKE"))[0].status == "broken"
+    assert (await plan_rows(db, account))[0].status == "broken"
 
 
 async def test_plan_acceptance_that_breaks_a_rule_is_refused_and_changes_nothing(env, db, task_queue):
@@ -141,3 +146,16 @@ async def test_an_installment_due_while_protected_gets_its_grace_after_the_prote
     assert after_grace["plan"]["status"] == "broken"
     human = [r for r in await attempts(db, "N-HELD") if r.step == "human_call"]
     assert [r.local_date for r in human] == [resumed + timedelta(days=4)]
+
+
+def test_the_grace_is_configured_by_environment(monkeypatch):
+    from activities.ingest import installment_grace_days
+
+    monkeypatch.delenv("COLLECTIONS_INSTALLMENT_GRACE_DAYS", raising=False)
+    assert installment_grace_days() == 3
+    monkeypatch.setenv("COLLECTIONS_INSTALLMENT_GRACE_DAYS", "7")
+    assert installment_grace_days() == 7
+    for bad in ("-1", "40", "three"):
+        monkeypatch.setenv("COLLECTIONS_INSTALLMENT_GRACE_DAYS", bad)
+        with pytest.raises(ValueError, match="COLLECTIONS_INSTALLMENT_GRACE_DAYS"):
+            installment_grace_days()

@@ -15,7 +15,7 @@ from activities.events import EVENT_TYPES, EventRejected, SuspensionGranted, par
 from activities.ingest import IngestReport, ProgressBar
 from tests.helpers import STARTED, TrackingIngestor, default_event, start_case, uid
 from worker import build_worker
-from workflows.model import case_workflow_id
+from workflows.model import SuspensionRequest, case_workflow_id
 
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)
 
@@ -215,8 +215,29 @@ async def test_a_refused_suspension_update_is_a_rejection(env, db, task_queue):
         ev = SuspensionGranted.model_construct(event_id=f"ev-{uid()}", type="suspension.granted", occurred_at=now,
                                                account_id=acct, months=25, reason="x")
         with pytest.raises(EventRejected) as refused:
-            await ingestor._suspend_via_update(env.client.get_workflow_handle(case_workflow_id(acct)), ev)
+            await ingestor._via_update(env.client.get_workflow_handle(case_workflow_id(acct)), ev,
+                                       "grant_suspension", SuspensionRequest(25, "x"), "suspension")
     assert "suspension refused" in str(refused.value) and "25 months refused" in str(refused.value)
+
+
+async def test_plan_accept_goes_through_the_update_and_a_second_plan_is_refused(
+        env, db, task_queue, monkeypatch, capsys):
+    monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    monkeypatch.setenv("COLLECTIONS_TASK_QUEUE", task_queue)
+    now = await env.get_current_time()
+    acct = f"ACC-{uid()}"
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        await TrackingIngestor(env.client, db, task_queue).ingest_lines(
+            [json.dumps(default_event(acct, occurred_at=now, amount="600.00", grade="I"))], source="t")
+        assert await starter.main(["plan", "accept", acct, "--periods", "6", "--json"]) == 0
+        assert await starter.main(["plan", "accept", acct, "--periods", "3"]) == 1
+        status = await env.client.get_workflow_handle(case_workflow_id(acct)).query("status")
+    out, err = capsys.readouterr()
+    accepted = json.loads(out.splitlines()[0])
+    assert accepted["outcome"] == "accepted" and accepted["detail"].startswith("plan of 6 x 100.00, first due ")
+    assert "plan refused: an installment plan is already running" in err
+    assert status["plan"]["periods"] == 6 and status["stage"] == "installment"
 
 
 async def test_cli_ingest_progress_only_when_asked(env, db, task_queue, tmp_path, monkeypatch, capsys):
