@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test stop venv bench clean screenshot
+.PHONY: demo test stop venv bench bench-ingest clean screenshot
 N ?= 2000
 
 $(STAMP): pyproject.toml
@@ -38,6 +38,9 @@ screenshot: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/disaster_fanout.py $(N)
+
+bench-ingest: $(STAMP)
+	$(PY) bench/ingest.py $(N)
 
 clean: stop
 	rm -rf .data

@@ -1,0 +1,91 @@
+"""Benchmark: ingest throughput alone, at several levels of parallelism.
+
+    .venv/bin/python bench/ingest.py [N]      (default 2000; `make bench-ingest`)
+
+A real dev server (SQLite history, WAL) and a fresh SQLite database, and no
+worker, so the figures are the ingest's own work: validate, record, start a
+case (``account.defaulted``) or signal it (``payment.received``), write
+rejects.  For each parallelism it ingests N defaults, then N payments for
+them, then the same file again (every line a duplicate); prints events/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from activities.ingest import Ingestor  # noqa: E402
+from activities.logs import configure_logging  # noqa: E402
+from bench.disaster_fanout import defaults  # noqa: E402
+from db.migrate import upgrade  # noqa: E402
+from db.session import Database  # noqa: E402
+
+PARALLELISM = (1, 4, 16, 32)
+
+
+def payments(n: int, prefix: str, now: datetime) -> list[str]:
+    return [json.dumps({
+        "event_id": f"{prefix}-pay-{i}", "type": "payment.received", "occurred_at": now.isoformat(),
+        "account_id": f"{prefix}-{i:06d}", "payment_id": f"{prefix}-P-{i}", "amount": "10.00",
+    }) for i in range(n)]
+
+
+def renamed(lines: list[str], prefix: str) -> list[str]:
+    """The benchmark's default events under other account and event ids."""
+    out = []
+    for line in lines:
+        ev = json.loads(line)
+        i = int(ev["account_id"].split("-")[1])
+        ev["account_id"], ev["event_id"] = f"{prefix}-{i:06d}", f"{prefix}-{ev['event_id']}"
+        out.append(json.dumps(ev))
+    return out
+
+
+async def timed(ingestor: Ingestor, lines: list[str], parallel: int):
+    t0 = time.perf_counter()
+    report = await ingestor.ingest_lines(lines, source="bench", concurrency=parallel)
+    return report, time.perf_counter() - t0
+
+
+async def main(n: int) -> None:
+    configure_logging("WARNING")
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+        await upgrade(url)
+        async with await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(ROOT / ".venv" / "bin" / "temporal"),
+            dev_server_database_filename=f"{tmp}/temporal.db",
+            dev_server_extra_args=["--log-level", "error", "--sqlite-pragma", "journal_mode=WAL",
+                                   "--sqlite-pragma", "synchronous=NORMAL"],
+            ui=False,
+        ) as env, Database(url) as db:
+            from tests.conftest import register_search_attributes
+
+            await register_search_attributes(env)
+            ingestor = Ingestor(env.client, db, "bench-no-worker")
+            now = datetime.now(timezone.utc)
+            print(f"{n} events per run, no worker; events/s (seconds)")
+            print(f"{'parallel':>8}  {'defaults':>16}  {'payments':>16}  {'duplicates':>16}")
+            for parallel in PARALLELISM:
+                prefix = f"P{parallel}"
+                opened = renamed(defaults(n, now), prefix)
+                a, ta = await timed(ingestor, opened, parallel)
+                b, tb = await timed(ingestor, payments(n, prefix, now), parallel)
+                c, tc = await timed(ingestor, opened, parallel)
+                assert (a.accepted, b.accepted, c.duplicate) == (n, n, n), (a, b, c)
+                print(f"{parallel:>8}  {n / ta:>8.0f} ({ta:5.1f})  {n / tb:>8.0f} ({tb:5.1f})  "
+                      f"{n / tc:>8.0f} ({tc:5.1f})")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))
