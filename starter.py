@@ -42,6 +42,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.codec import PayloadKeyError, codec_from_env, make_codec_server, new_key_spec
 from activities.events import EVENT_TYPES
 from activities.ingest import EventOutcome, Ingestor, ProgressBar
 from activities.logs import configure_logging
@@ -877,6 +878,20 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--json", action="store_true", help="the query and the cases as JSON")
 
     sub.add_parser("verify-evidence", help="verify the evidence log's hash chain")
+
+    pcs = sub.add_parser(
+        "codec-server", formatter_class=_Formatter,
+        help="serve the payload codec to the Web UI (read encrypted cases)",
+        description="Decrypt case payloads for the Temporal Web UI (Temporal's remote codec protocol).\n"
+                    "Needs COLLECTIONS_PAYLOAD_KEYS; start the UI with --ui-codec-endpoint http://HOST:PORT.\n"
+                    "Anyone who can reach it can read debtors' data: bind it where only authorised staff can.",
+        epilog="example:\n  COLLECTIONS_PAYLOAD_KEYS=k1:... python starter.py codec-server --port 8081")
+    pcs.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    pcs.add_argument("--port", type=int_between(1, 65535, "port"), default=8081, help="port (default 8081)")
+    pcs.add_argument("--allow-origin", action="append", metavar="URL",
+                     help="the Web UI's origin (default http://localhost:8233); repeat for several")
+    pk = sub.add_parser("new-payload-key", help="print a new payload encryption key for COLLECTIONS_PAYLOAD_KEYS")
+    pk.add_argument("--id", default="k1", type=nonblank, help="key id (default k1)")
     return p
 
 
@@ -892,6 +907,9 @@ async def main(argv: list[str] | None = None) -> int:
     except Unanswered as e:
         print(str(e), file=sys.stderr)
         return FAILED
+    except PayloadKeyError as e:
+        print(f"{p.prog}: error: {e}", file=sys.stderr)
+        return USAGE
     except RuntimeError as e:
         if "connect" not in str(e).lower():
             raise
@@ -927,7 +945,30 @@ async def dispatch(args: argparse.Namespace) -> int:
         return await cmd_cases(await connect(), args)
     if args.cmd == "verify-evidence":
         return await cmd_verify()
+    if args.cmd == "codec-server":
+        return await cmd_codec_server(args)
+    if args.cmd == "new-payload-key":
+        print(new_key_spec(args.id))
+        return OK
     return USAGE
+
+
+async def cmd_codec_server(args: argparse.Namespace) -> int:
+    try:
+        codec = codec_from_env()
+    except PayloadKeyError as e:
+        raise UsageError(str(e)) from None
+    if codec is None:
+        raise UsageError("COLLECTIONS_PAYLOAD_KEYS is not set: nothing to decrypt with "
+                         "(python starter.py new-payload-key makes one)")
+    origins = args.allow_origin or ["http://localhost:8233", "http://127.0.0.1:8233"]
+    server = make_codec_server(codec, args.host, args.port, origins)
+    print(f"codec server on http://{args.host}:{args.port} for {', '.join(origins)}", flush=True)
+    try:
+        await asyncio.to_thread(server.serve_forever)
+    finally:
+        server.server_close()
+    return OK
 
 
 def run() -> int:

@@ -18,6 +18,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.adapters import Adapters, load_adapters
 from activities.case_activities import CaseActivities
+from activities.codec import data_converter_from_env
 from activities.logs import configure_logging, get_logger, temporal_runtime
 from db.session import Database
 from workflows.case import DelinquentAccountWorkflow
@@ -34,6 +35,8 @@ async def connect(runtime: Runtime | None = None) -> Client:
         os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"),
         namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"),
         runtime=runtime,
+        # payloads encrypted when COLLECTIONS_PAYLOAD_KEYS is set (activities/codec.py)
+        data_converter=data_converter_from_env(),
     )
 
 

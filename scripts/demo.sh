@@ -11,6 +11,14 @@ mkdir -p "$DATA"
 export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-localhost:7233}"
 UI_PORT="${UI_PORT:-8233}"
 
+# With COLLECTIONS_PAYLOAD_KEYS set, every payload is encrypted (activities/codec.py)
+# and the Web UI reads cases through the codec server started here.
+CODEC_PORT="${CODEC_PORT:-8081}"
+CODEC_ARGS=()
+if [ -n "${COLLECTIONS_PAYLOAD_KEYS:-}" ]; then
+  CODEC_ARGS=(--ui-codec-endpoint "http://localhost:$CODEC_PORT")
+fi
+
 port_open() { "$PY" -c "import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(s.connect_ex(('127.0.0.1', $1)))"; }
 
 if port_open 7233; then
@@ -20,7 +28,7 @@ else
   nohup .venv/bin/temporal server start-dev \
     --db-filename "$DATA/temporal.db" \
     --sqlite-pragma journal_mode=WAL --sqlite-pragma synchronous=NORMAL \
-    --ui-port "$UI_PORT" --log-level warn \
+    --ui-port "$UI_PORT" --log-level warn ${CODEC_ARGS[@]+"${CODEC_ARGS[@]}"} \
     --search-attribute CaseStage=Keyword --search-attribute DebtorGrade=Keyword \
     --search-attribute Region=Keyword --search-attribute PausedBy=KeywordList \
     --search-attribute OutstandingAmount=Double --search-attribute DebtorId=Keyword \
@@ -32,6 +40,18 @@ else
   done
   .venv/bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null \
     || { echo "Temporal did not start; see $DATA/temporal.log" >&2; exit 1; }
+fi
+
+if [ -n "${COLLECTIONS_PAYLOAD_KEYS:-}" ]; then
+  if [ -f "$DATA/codec.pid" ] && kill -0 "$(cat "$DATA/codec.pid")" 2>/dev/null; then
+    echo "The codec server is already running (pid $(cat "$DATA/codec.pid"))."
+  else
+    echo "Payloads are encrypted: starting the codec server for the Web UI on port $CODEC_PORT..."
+    nohup "$PY" starter.py codec-server --port "$CODEC_PORT" \
+      --allow-origin "http://localhost:$UI_PORT" --allow-origin "http://127.0.0.1:$UI_PORT" \
+      >> "$DATA/codec.log" 2>&1 &
+    echo $! > "$DATA/codec.pid"
+  fi
 fi
 
 echo "Applying database migrations (${DATABASE_URL:-./collections.db})..."

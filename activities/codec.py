@@ -1,0 +1,179 @@
+"""Encryption of Temporal payloads: personal data never rests in Temporal in clear.
+
+A case's input carries the debtor's phone, address and the raw default
+event; activity inputs and results carry them too.  Temporal stores all of
+these in its history and shows them in the Web UI to anyone who can open it.
+With ``COLLECTIONS_PAYLOAD_KEYS`` set, every payload is encrypted with
+AES-256-GCM before it leaves the process, and decrypted when it comes back:
+
+    COLLECTIONS_PAYLOAD_KEYS="k2:<base64 32 bytes>,k1:<base64 32 bytes>"
+
+The first key encrypts; every key listed decrypts (so keys rotate by putting
+a new one first and keeping the old ones until no history needs them).  Each
+payload names its key id in its metadata.  The worker, ``starter.py`` and any
+other client of the same namespace must share the keys.  Search attributes
+are not payloads and are never encrypted: they hold no personal data.
+
+Supervisors read encrypted cases in the Web UI through the codec server
+(``python starter.py codec-server``), which the UI calls from the browser;
+run it where only authorised staff can reach it.  ``python starter.py
+new-payload-key`` prints a fresh key.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Sequence
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import DataConverter, PayloadCodec
+
+ENV = "COLLECTIONS_PAYLOAD_KEYS"
+ENCODING = b"binary/encrypted"
+KEY_ID = "encryption-key-id"
+NONCE_BYTES = 12
+
+
+class PayloadKeyError(ValueError):
+    """The payload keys are misconfigured, or a payload's key is unknown."""
+
+
+def parse_keys(spec: str) -> tuple[str, dict[str, bytes]]:
+    """(active key id, {key id: key}) from ``id:base64,id:base64``."""
+    keys: dict[str, bytes] = {}
+    active = None
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        kid, sep, b64 = part.partition(":")
+        if not sep or not kid.strip():
+            raise PayloadKeyError(f"{ENV}: expected key-id:base64-key, got {part[:12]!r}…")
+        try:
+            key = base64.b64decode(b64.strip(), validate=True)
+        except ValueError:
+            raise PayloadKeyError(f"{ENV}: key {kid!r} is not valid base64") from None
+        if len(key) != 32:
+            raise PayloadKeyError(f"{ENV}: key {kid!r} must be 32 bytes (AES-256), got {len(key)}")
+        if kid in keys:
+            raise PayloadKeyError(f"{ENV}: key id {kid!r} appears twice")
+        keys[kid.strip()] = key
+        active = active or kid.strip()
+    if active is None:
+        raise PayloadKeyError(f"{ENV} is set but names no key")
+    return active, keys
+
+
+def new_key_spec(key_id: str = "k1") -> str:
+    return f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}"
+
+
+class EncryptionCodec(PayloadCodec):
+    def __init__(self, active: str, keys: dict[str, bytes]) -> None:
+        self.active = active
+        self.ciphers = {kid: AESGCM(key) for kid, key in keys.items()}
+
+    @classmethod
+    def from_spec(cls, spec: str) -> EncryptionCodec:
+        return cls(*parse_keys(spec))
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = []
+        for p in payloads:
+            nonce = os.urandom(NONCE_BYTES)
+            # the key id is bound to the ciphertext as associated data
+            data = self.ciphers[self.active].encrypt(nonce, p.SerializeToString(), self.active.encode())
+            out.append(Payload(metadata={"encoding": ENCODING, KEY_ID: self.active.encode()}, data=nonce + data))
+        return out
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = []
+        for p in payloads:
+            if p.metadata.get("encoding") != ENCODING:
+                out.append(p)  # written before encryption was turned on
+                continue
+            kid = p.metadata.get(KEY_ID, b"").decode()
+            cipher = self.ciphers.get(kid)
+            if cipher is None:
+                raise PayloadKeyError(f"payload encrypted with key {kid!r}, which {ENV} does not hold")
+            plain = cipher.decrypt(p.data[:NONCE_BYTES], p.data[NONCE_BYTES:], kid.encode())
+            out.append(Payload.FromString(plain))
+        return out
+
+
+def codec_from_env() -> EncryptionCodec | None:
+    spec = os.environ.get(ENV, "").strip()
+    return EncryptionCodec.from_spec(spec) if spec else None
+
+
+def data_converter_from_env() -> DataConverter:
+    codec = codec_from_env()
+    if codec is None:
+        return DataConverter.default
+    return DataConverter(payload_codec=codec)
+
+
+# ---- the codec server the Web UI calls ------------------------------------------
+
+
+def make_codec_server(codec: EncryptionCodec, host: str = "127.0.0.1", port: int = 8081,
+                      allow_origins: Sequence[str] = ("http://localhost:8233", "http://127.0.0.1:8233")):
+    """An HTTP server with ``POST /decode`` and ``POST /encode`` (Temporal's
+    remote codec protocol: ``{"payloads": [...]}`` in protobuf JSON), answering
+    CORS preflights for the Web UI's origins.  Returns a ThreadingHTTPServer."""
+    import asyncio
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from google.protobuf import json_format
+    from temporalio.api.common.v1 import Payloads
+
+    origins = set(allow_origins)
+
+    class Handler(BaseHTTPRequestHandler):
+        def _cors(self) -> None:
+            origin = self.headers.get("Origin")
+            if origin in origins:
+                self.send_header("Access-Control-Allow-Origin", origin)
+                self.send_header("Access-Control-Allow-Credentials", "true")
+                self.send_header("Vary", "Origin")
+
+        def do_OPTIONS(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(204)
+            self._cors()
+            self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
+            self.send_header("Access-Control-Allow-Headers", "Content-Type, X-Namespace, Authorization")
+            self.end_headers()
+
+        def do_POST(self) -> None:  # noqa: N802
+            path = self.path.rstrip("/").rsplit("/", 1)[-1]
+            if path not in ("decode", "encode"):
+                self.send_error(404, "POST /decode or /encode")
+                return
+            try:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                payloads = json_format.Parse(body, Payloads()).payloads
+                work = codec.decode if path == "decode" else codec.encode
+                result = Payloads(payloads=asyncio.run(work(payloads)))
+                out = json.dumps(json_format.MessageToDict(result)).encode()
+            except Exception as e:  # a bad request or an unknown key: say so, keep serving
+                self.send_response(400)
+                self._cors()
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(f"{type(e).__name__}: {e}".encode())
+                return
+            self.send_response(200)
+            self._cors()
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, format: str, *args) -> None:  # one line per request, no payloads
+            from activities.logs import get_logger
+
+            get_logger(component="codec-server").info("codec request", request=self.requestline)
+
+    return ThreadingHTTPServer((host, port), Handler)
