@@ -910,6 +910,12 @@ async def main(argv: list[str] | None = None) -> int:
     except PayloadKeyError as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return USAGE
+    except KeyError as e:
+        if "binary/encrypted" not in str(e):
+            raise
+        print("this case's payloads are encrypted: set COLLECTIONS_PAYLOAD_KEYS to the keys the worker uses",
+              file=sys.stderr)
+        return FAILED
     except RuntimeError as e:
         if "connect" not in str(e).lower():
             raise
@@ -961,6 +967,7 @@ async def cmd_codec_server(args: argparse.Namespace) -> int:
     if codec is None:
         raise UsageError("COLLECTIONS_PAYLOAD_KEYS is not set: nothing to decrypt with "
                          "(python starter.py new-payload-key makes one)")
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))  # one line per request: who asked to decode
     origins = args.allow_origin or ["http://localhost:8233", "http://127.0.0.1:8233"]
     server = make_codec_server(codec, args.host, args.port, origins)
     print(f"codec server on http://{args.host}:{args.port} for {', '.join(origins)}", flush=True)

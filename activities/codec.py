@@ -125,6 +125,7 @@ def make_codec_server(codec: EncryptionCodec, host: str = "127.0.0.1", port: int
     import asyncio
     import json
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import urlsplit
 
     from google.protobuf import json_format
     from temporalio.api.common.v1 import Payloads
@@ -143,11 +144,13 @@ def make_codec_server(codec: EncryptionCodec, host: str = "127.0.0.1", port: int
             self.send_response(204)
             self._cors()
             self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
-            self.send_header("Access-Control-Allow-Headers", "Content-Type, X-Namespace, Authorization")
+            # the UI sends its own headers (X-Namespace, Caller-Type, Authorization...): allow what it asks
+            asked = self.headers.get("Access-Control-Request-Headers")
+            self.send_header("Access-Control-Allow-Headers", asked or "Content-Type, X-Namespace, Authorization")
             self.end_headers()
 
         def do_POST(self) -> None:  # noqa: N802
-            path = self.path.rstrip("/").rsplit("/", 1)[-1]
+            path = urlsplit(self.path).path.rstrip("/").rsplit("/", 1)[-1]  # the UI adds a query string
             if path not in ("decode", "encode"):
                 self.send_error(404, "POST /decode or /encode")
                 return

@@ -90,7 +90,7 @@ async def test_the_codec_server_decodes_for_the_web_ui_origin_only():
                 return json.loads(resp.read()), resp.headers
 
         body = json_format.MessageToJson(Payloads(payloads=[sealed])).encode()
-        decoded, headers = post("/decode", body, "http://localhost:8233")
+        decoded, headers = post("/decode?preserveStorageRefs=true", body, "http://localhost:8233")  # as the UI asks
         assert json_format.ParseDict(decoded, Payloads()).payloads[0] == payload(PHONE)
         assert headers["Access-Control-Allow-Origin"] == "http://localhost:8233"
         _, other = post("/decode", body, "http://evil.example")

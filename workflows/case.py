@@ -673,6 +673,11 @@ class DelinquentAccountWorkflow(LegalBranch):
                 local = rules.local_datetime(self.next_action_at, self.debtor.timezone)
                 when = f" at {local:%Y-%m-%d %H:%M} {self.debtor.timezone}"
             label = NEXT_ACTION_LABELS.get(self.next_action, self.next_action.replace("_", " "))
+            if self.next_action.startswith("installment_") and self.s.plan is not None:
+                n = int(self.next_action.rsplit("_", 1)[1])
+                due = self.s.plan.schedule[n - 1]
+                label = (f"installment {n}/{self.s.plan.periods} ({due.amount} {self.ev.currency}, due {due.due_on});"
+                         " missed if unpaid")
             lines.append(f"**Waiting for:** {label}{when}  ")
         if self.quiet_hours:
             lines.append("**Paused by:** quiet hours  ")
