@@ -18,14 +18,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import func, select
-from temporalio.testing import WorkflowEnvironment
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from activities.ingest import Ingestor  # noqa: E402
+from bench.common import dev_server_and_database  # noqa: E402
 from activities.logs import configure_logging  # noqa: E402
-from db.migrate import upgrade  # noqa: E402
 from db.models import Case, CaseHistory  # noqa: E402
 from db.session import Database  # noqa: E402
 from worker import build_worker  # noqa: E402
@@ -58,18 +57,7 @@ async def wait_until(predicate, timeout: float = 1800) -> float:
 async def main(n: int) -> None:
     configure_logging("WARNING")
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-        await upgrade(url)
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(ROOT / ".venv" / "bin" / "temporal"),
-            dev_server_database_filename=f"{tmp}/temporal.db",
-            dev_server_extra_args=["--log-level", "error", "--sqlite-pragma", "journal_mode=WAL",
-                                   "--sqlite-pragma", "synchronous=NORMAL"],
-            ui=False,
-        ) as env, Database(url) as db:
-            from tests.conftest import register_search_attributes  # same registration as the tests
-
-            await register_search_attributes(env)
+        async with dev_server_and_database(tmp) as (env, url), Database(url) as db:
             tq = "bench"
             async with build_worker(env.client, task_queue=tq, database_url=url):
                 ingestor = Ingestor(env.client, db, tq)

@@ -19,15 +19,14 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from temporalio.testing import WorkflowEnvironment
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from activities.ingest import Ingestor  # noqa: E402
 from activities.logs import configure_logging  # noqa: E402
+from bench.common import dev_server_and_database  # noqa: E402
 from bench.disaster_fanout import defaults  # noqa: E402
-from db.migrate import upgrade  # noqa: E402
 from db.session import Database  # noqa: E402
 
 PARALLELISM = (1, 4, 16, 32)
@@ -60,18 +59,7 @@ async def timed(ingestor: Ingestor, lines: list[str], parallel: int):
 async def main(n: int) -> None:
     configure_logging("WARNING")
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-        await upgrade(url)
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(ROOT / ".venv" / "bin" / "temporal"),
-            dev_server_database_filename=f"{tmp}/temporal.db",
-            dev_server_extra_args=["--log-level", "error", "--sqlite-pragma", "journal_mode=WAL",
-                                   "--sqlite-pragma", "synchronous=NORMAL"],
-            ui=False,
-        ) as env, Database(url) as db:
-            from tests.conftest import register_search_attributes
-
-            await register_search_attributes(env)
+        async with dev_server_and_database(tmp) as (env, url), Database(url) as db:
             ingestor = Ingestor(env.client, db, "bench-no-worker")
             now = datetime.now(timezone.utc)
             print(f"{n} events per run, no worker; events/s (seconds)")

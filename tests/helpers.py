@@ -85,3 +85,13 @@ class TrackingIngestor(Ingestor):
         if ev.type == "account.defaulted":
             STARTED.append(self.client.get_workflow_handle(case_workflow_id(ev.account_id)))
         return result
+
+
+def point_cli_at(monkeypatch, env: WorkflowEnvironment, db: Database | None = None,
+                 task_queue: str | None = None) -> None:
+    """Environment for ``starter.py`` commands run in-process against a test server and database."""
+    monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+    if db is not None:
+        monkeypatch.setenv("DATABASE_URL", db.url)
+    if task_queue is not None:
+        monkeypatch.setenv("COLLECTIONS_TASK_QUEUE", task_queue)

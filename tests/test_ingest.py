@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 
 import starter
 from db.models import IngestedEvent, Payment, RejectedEvent
-from tests.helpers import uid, STARTED, TrackingIngestor as Ingestor, default_event
+from tests.helpers import uid, STARTED, TrackingIngestor as Ingestor, default_event, point_cli_at
 from worker import build_worker
 from workflows.model import case_workflow_id
 
@@ -166,9 +166,7 @@ async def test_full_payment_closes_the_case_and_a_late_payment_is_still_recorded
 
 
 async def test_cli_ingest_prints_counts_and_exits_nonzero_on_rejects(env, db, task_queue, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
-    monkeypatch.setenv("DATABASE_URL", db.url)
-    monkeypatch.setenv("COLLECTIONS_TASK_QUEUE", task_queue)
+    point_cli_at(monkeypatch, env, db, task_queue)
     now = await env.get_current_time()
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(default_event(f"ACC-{uid()}", occurred_at=now)) + "\nnot json\n")

@@ -13,7 +13,7 @@ import pytest
 import starter
 from activities.events import EVENT_TYPES, EventRejected, SuspensionGranted, parse_event
 from activities.ingest import IngestReport, ProgressBar
-from tests.helpers import STARTED, TrackingIngestor, default_event, start_case, uid
+from tests.helpers import STARTED, TrackingIngestor, default_event, start_case, uid, point_cli_at
 from worker import build_worker
 from workflows.model import SuspensionRequest, case_workflow_id
 
@@ -179,9 +179,7 @@ def test_progress_bar_shows_counts_rate_and_eta():
 
 
 async def test_cli_events_go_through_ingest_and_are_idempotent(env, db, task_queue, monkeypatch, capsys):
-    monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
-    monkeypatch.setenv("DATABASE_URL", db.url)
-    monkeypatch.setenv("COLLECTIONS_TASK_QUEUE", task_queue)
+    point_cli_at(monkeypatch, env, db, task_queue)
     now = await env.get_current_time()
     acct = f"ACC-{uid()}"
     async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
@@ -222,9 +220,7 @@ async def test_a_refused_suspension_update_is_a_rejection(env, db, task_queue):
 
 async def test_plan_accept_goes_through_the_update_and_a_second_plan_is_refused(
         env, db, task_queue, monkeypatch, capsys):
-    monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
-    monkeypatch.setenv("DATABASE_URL", db.url)
-    monkeypatch.setenv("COLLECTIONS_TASK_QUEUE", task_queue)
+    point_cli_at(monkeypatch, env, db, task_queue)
     now = await env.get_current_time()
     acct = f"ACC-{uid()}"
     async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
@@ -241,9 +237,7 @@ async def test_plan_accept_goes_through_the_update_and_a_second_plan_is_refused(
 
 
 async def test_cli_ingest_progress_only_when_asked(env, db, task_queue, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
-    monkeypatch.setenv("DATABASE_URL", db.url)
-    monkeypatch.setenv("COLLECTIONS_TASK_QUEUE", task_queue)
+    point_cli_at(monkeypatch, env, db, task_queue)
     now = await env.get_current_time()
     accounts = [f"ACC-{uid()}" for _ in range(3)]
     path = tmp_path / "events.jsonl"
@@ -268,9 +262,7 @@ async def test_cli_ingest_progress_only_when_asked(env, db, task_queue, tmp_path
 async def test_cases_filters_open_cases_through_visibility_and_show_summarises_one(
         local_env, db, task_queue, monkeypatch, capsys):
     env = local_env
-    monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
-    monkeypatch.setenv("DATABASE_URL", db.url)
-    monkeypatch.setenv("COLLECTIONS_TASK_QUEUE", task_queue)
+    point_cli_at(monkeypatch, env, db, task_queue)
     region, other = f"T-{uid()}", f"T-{uid()}"
     now = datetime.now(timezone.utc)
     cases = {f"ACC-{uid()}": (region, "III"), f"ACC-{uid()}": (region, "II"), f"ACC-{uid()}": (other, "III")}
@@ -314,7 +306,7 @@ async def test_cases_filters_open_cases_through_visibility_and_show_summarises_o
 
 
 async def test_a_case_nobody_answers_for_is_a_clear_failure(env, task_queue, monkeypatch, capsys):
-    monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+    point_cli_at(monkeypatch, env)
     monkeypatch.setattr(starter, "QUERY_TIMEOUT", timedelta(seconds=1))
     now = await env.get_current_time()
     acct = f"ACC-{uid()}"
