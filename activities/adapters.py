@@ -62,7 +62,11 @@ class SkipTracer(Protocol):
 
 class CourtFiling(Protocol):
     """Court e-filing: file a bond, an application, a suit or an enforcement
-    request (idempotent per key), and read an application's docket."""
+    request, and read an application's docket.
+
+    ``file`` must be idempotent per ``key``: called again with a key it has
+    seen (a retry after a worker died between the filing and its record), it
+    returns the first filing's reference and files nothing new."""
 
     async def file(self, *, key: str, kind: str, amount: str, currency: str, contract_id: str, at: datetime,
                    profile: dict[str, Any]) -> str: ...

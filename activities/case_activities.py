@@ -269,34 +269,42 @@ class CaseActivities:
 
     @activity.defn(name="legal_filing")
     async def legal_filing(self, req: LegalFilingRequest) -> LegalFilingResult:
-        """File with the court (or post the bond) exactly once per case and kind."""
+        """File with the court (or post the bond) exactly once per case and kind.
+
+        The filing's row is written first, then the court is called with the
+        same key (a retry after a crash calls again with that key, and the
+        court's idempotency returns the first filing), then its reference is
+        written down.  The call heartbeats, so a dead worker is noticed."""
         key = f"legal:{req.account_id}:{req.kind}"
-        async with self.db.sessions() as s:
-            done = await s.scalar(select(LegalStepRow).where(LegalStepRow.idempotency_key == key))
-        if done is not None:
-            return LegalFilingResult(ref=done.ref, filed_at=done.at)
-        now = activity_now()
+        async with self.db.transaction() as s:
+            await s.execute(
+                self.db.insert(LegalStepRow).values(
+                    idempotency_key=key, account_id=req.account_id, track=req.track, step=req.kind, ref=None,
+                    detail=f"{req.kind} for {req.amount} {req.currency}", escalation=False, at=activity_now(),
+                ).on_conflict_do_nothing()
+            )
+            row = await s.scalar(select(LegalStepRow).where(LegalStepRow.idempotency_key == key))
+            filed_at, ref = row.at, row.ref
+        if ref is not None:
+            return LegalFilingResult(ref=ref, filed_at=filed_at)  # a retry after the filing was recorded
         ref = await with_heartbeat(self.adapters.court.file(
-            key=key, kind=req.kind, amount=req.amount, currency=req.currency, contract_id=req.contract_id, at=now,
-            profile=req.debtor.simulation,
+            key=key, kind=req.kind, amount=req.amount, currency=req.currency, contract_id=req.contract_id,
+            at=filed_at, profile=req.debtor.simulation,
         ))
         ref_column = {"bond": "bond_ref", "suit": "suit_ref", "enforcement": "enforcement_ref"}.get(
             req.kind, "application_ref")
         async with self.db.transaction() as s:
             await s.execute(
-                self.db.insert(LegalStepRow).values(
-                    idempotency_key=key, account_id=req.account_id, track=req.track, step=req.kind, ref=ref,
-                    detail=f"{req.kind} for {req.amount} {req.currency}", escalation=False, at=now,
-                ).on_conflict_do_nothing()
+                update(LegalStepRow).where(LegalStepRow.idempotency_key == key, LegalStepRow.ref.is_(None))
+                .values(ref=ref)
             )
-            row = await s.scalar(select(LegalStepRow).where(LegalStepRow.idempotency_key == key))
             await s.execute(
                 update(LegalAction).where(LegalAction.account_id == req.account_id)
-                .values({ref_column: row.ref, "status": req.status_after, "updated_at": now})
+                .values({ref_column: ref, "status": req.status_after, "updated_at": activity_now()})
             )
         get_logger(account_id=req.account_id, step=f"legal_{req.kind}").info(
-            "legal filing", track=req.track, kind=req.kind, ref=row.ref)
-        return LegalFilingResult(ref=row.ref, filed_at=row.at)
+            "legal filing", track=req.track, kind=req.kind, ref=ref)
+        return LegalFilingResult(ref=ref, filed_at=filed_at)
 
     @activity.defn(name="court_docket")
     async def court_docket(self, q: CourtQuery) -> CourtDocket:

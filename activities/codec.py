@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
 ENV = "COLLECTIONS_PAYLOAD_KEYS"
 ENCODING = b"binary/encrypted"
@@ -48,7 +48,8 @@ def parse_keys(spec: str) -> tuple[str, dict[str, bytes]]:
         if not part:
             continue
         kid, sep, b64 = part.partition(":")
-        if not sep or not kid.strip():
+        kid = kid.strip()
+        if not sep or not kid:
             raise PayloadKeyError(f"{ENV}: expected key-id:base64-key, got {part[:12]!r}…")
         try:
             key = base64.b64decode(b64.strip(), validate=True)
@@ -58,8 +59,8 @@ def parse_keys(spec: str) -> tuple[str, dict[str, bytes]]:
             raise PayloadKeyError(f"{ENV}: key {kid!r} must be 32 bytes (AES-256), got {len(key)}")
         if kid in keys:
             raise PayloadKeyError(f"{ENV}: key id {kid!r} appears twice")
-        keys[kid.strip()] = key
-        active = active or kid.strip()
+        keys[kid] = key
+        active = active or kid
     if active is None:
         raise PayloadKeyError(f"{ENV} is set but names no key")
     return active, keys
@@ -111,7 +112,8 @@ def data_converter_from_env() -> DataConverter:
     codec = codec_from_env()
     if codec is None:
         return DataConverter.default
-    return DataConverter(payload_codec=codec)
+    # failure messages and stack traces are encrypted too (an error may quote data)
+    return DataConverter(payload_codec=codec, failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
 
 # ---- the codec server the Web UI calls ------------------------------------------
@@ -131,6 +133,11 @@ def make_codec_server(codec: EncryptionCodec, host: str = "127.0.0.1", port: int
     from temporalio.api.common.v1 import Payloads
 
     origins = set(allow_origins)
+    max_body = 8 * 1024 * 1024  # the UI sends a page of payloads at a time
+
+    def local_names(bound_port: int) -> set[str]:
+        names = {host, "localhost", "127.0.0.1", "[::1]"}
+        return {f"{n}:{bound_port}" for n in names}
 
     class Handler(BaseHTTPRequestHandler):
         def _cors(self) -> None:
@@ -154,8 +161,20 @@ def make_codec_server(codec: EncryptionCodec, host: str = "127.0.0.1", port: int
             if path not in ("decode", "encode"):
                 self.send_error(404, "POST /decode or /encode")
                 return
+            # DNS rebinding: a page elsewhere that resolves its name to this
+            # address still sends its own Host; answer only to our names.
+            if self.headers.get("Host") not in local_names(self.server.server_address[1]):
+                self.send_error(403, "unexpected Host")
+                return
             try:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                length = int(self.headers.get("Content-Length", "0"))
+            except ValueError:
+                length = -1
+            if not 0 <= length <= max_body:
+                self.send_error(413 if length > max_body else 400, "bad Content-Length")
+                return
+            try:
+                body = self.rfile.read(length)
                 payloads = json_format.Parse(body, Payloads()).payloads
                 work = codec.decode if path == "decode" else codec.encode
                 result = Payloads(payloads=asyncio.run(work(payloads)))

@@ -30,8 +30,11 @@ def sync_url(url: str) -> str:
 
 
 def create_engine(url: str) -> AsyncEngine:
+    # hide_parameters: a database error's message (which reaches logs and, as
+    # an activity failure, Temporal's history) never carries phone numbers,
+    # addresses or amounts bound into the statement.
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 60})
+        engine = create_async_engine(url, connect_args={"timeout": 60}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_conn, _record) -> None:  # pragma: no cover - driver hook
@@ -54,7 +57,7 @@ def create_engine(url: str) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
 class Database:

@@ -44,6 +44,7 @@ async def test_payloads_round_trip_and_rotated_keys_still_decrypt():
 
 
 @pytest.mark.parametrize("spec, message", [
+    ("k1:" + new_key_spec().split(":", 1)[1] + ", k1 :" + new_key_spec().split(":", 1)[1], "appears twice"),
     ("k1", "expected key-id:base64-key"),
     ("k1:not base64!", "not valid base64"),
     ("k1:c2hvcnQ=", "must be 32 bytes"),
@@ -102,6 +103,12 @@ async def test_the_codec_server_decodes_for_the_web_ui_origin_only():
         with pytest.raises(urllib.error.HTTPError) as bad:
             post("/decode", b"{not json", "http://localhost:8233")
         assert bad.value.code == 400
+        # a rebound name (a page elsewhere resolving to this address) is refused
+        rebound = urllib.request.Request(base + "/decode", data=body, method="POST", headers={
+            "Content-Type": "application/json", "Host": "evil.example:80"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(rebound)
+        assert refused.value.code == 403
     finally:
         server.shutdown()
         server.server_close()

@@ -262,3 +262,20 @@ async def test_a_preservation_held_by_a_protection_is_escalated_before_and_when_
     assert abs(step_at(rows, "preservation_lapsed").at - (granted + timedelta(days=30))) < timedelta(minutes=1)
     assert step_at(rows, "suit").at >= revoked_at  # never while protected
     assert done["closed_reason"] == "referred_to_litigation" and "lapsed" in done["closed_detail"]
+
+
+async def test_an_objection_after_the_15_days_does_not_count(env, db, task_queue):
+    start = await advance_to_local(env, TZ, time(10, 0))
+    event = default_event("L-LATEOBJ", occurred_at=start, debtor=ADDRESS,
+                          simulation={**ANSWERS, "objects_to_payment_order": True, "objects_in_days": 20})
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        handle = await start_case(env, task_queue, event)
+        await env.sleep(timedelta(days=33))  # the order is served; its window runs
+        await signal(handle, env, "dispute.opened", account_id="L-LATEOBJ", reason="checking the amount")
+        await env.sleep(timedelta(days=30))  # the window ends, then the late objection comes, while held
+        await signal(handle, env, "dispute.resolved", account_id="L-LATEOBJ", upheld=False)
+        await env.sleep(timedelta(days=2))
+        done = await handle.query("status")
+    steps = [r.step for r in await legal_steps(db, "L-LATEOBJ")]
+    assert "order_served" in steps and "objected" not in steps
+    assert done["closed_reason"] == "enforcement_requested"

@@ -80,6 +80,9 @@ NEXT_ACTION_LABELS = {
 # workflow.patched ids: cases started before these changes replay on the old path.
 LEGAL_BRANCH = "legal-branch-v1"
 INSTALLMENT_PLANS = "installment-plans-v1"
+EVENTS_BEAT_TIMERS = "events-beat-timers-v1"
+EARLY_REPLAN = "update-replans-before-awaiting-v1"
+LEGACY_LEGAL_WAIT = "legacy-legal-wait-v1"
 
 
 @workflow.defn(name="DelinquentAccountWorkflow")
@@ -96,6 +99,7 @@ class DelinquentAccountWorkflow(LegalBranch):
         self.grace_days = inp.installment_grace_days
         self.quiet_hours = False
         self._replan = False  # set by an update that changes what the case waits for
+        self._continue_now = False  # continue as new at the next turn of the loop
         self.next_action: str | None = None
         self.next_action_at: datetime | None = None
         self._published: dict[str, Any] = {}
@@ -110,7 +114,7 @@ class DelinquentAccountWorkflow(LegalBranch):
             await self._handle_events()
             if self.s.closed_reason is not None:
                 break
-            if self._history_is_long():
+            if self._history_is_long() or self._continue_now:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     CaseInput(event=self.ev, state=self.s, pending_events=self.inbox, history_limit=self.history_limit,
@@ -118,6 +122,7 @@ class DelinquentAccountWorkflow(LegalBranch):
                 )
             await self._advance()
         await self._handle_events()  # payments that arrived with the closing step are still recorded
+        await workflow.wait_condition(workflow.all_handlers_finished)  # an Update in flight finishes its writes
         return self.status()
 
     async def _open_case(self) -> None:
@@ -175,7 +180,11 @@ class DelinquentAccountWorkflow(LegalBranch):
         if workflow.patched(LEGAL_BRANCH):
             await self._legal_step()  # workflows/legal.py
             return
-        # Cases started before the legal branch existed waited here.
+        # Cases started before the legal branch existed waited here.  Woken
+        # now, they continue as new, and the new run takes the legal branch.
+        if workflow.patched(LEGACY_LEGAL_WAIT):
+            self._continue_now = True
+            return
         expiry = rules.local_instant(
             date.fromisoformat(self.s.limitation_expires_on) + timedelta(days=1), time(0, 0), self.debtor.timezone
         )
@@ -310,6 +319,7 @@ class DelinquentAccountWorkflow(LegalBranch):
         self.s.last_response_at = now  # an accepted plan is a response
         self.s.grade = rules.regrade(self.s.grade, answered=True, promised=True, paid=False, unanswered_in_a_row=0)
         self._interrupt_limitation(today)  # the debtor acknowledges the debt, like a promise
+        self._replan = True  # before any await: a ladder step due now must not go ahead
         await self._record_plan()
         await self._set_stage("installment", "installment_1", self._installment_missed_at(0))
         await self._record(f"installment plan accepted: {plan.periods} x {plan.installment} {self.ev.currency}, "
@@ -549,8 +559,10 @@ class DelinquentAccountWorkflow(LegalBranch):
     async def grant_suspension(self, req: SuspensionRequest) -> dict[str, Any]:
         """Operators grant a debt suspension (1–24 months) and get its end back."""
         pause = self._grant_suspension(req)
-        self._replan = True
+        if workflow.patched(EARLY_REPLAN):
+            self._replan = True  # before any await: nothing may be filed or dialled meanwhile
         await self._record(f"debt suspension granted for {req.months} months")
+        self._replan = True
         return {"paused_by": self.paused_by, "until": pause.until.isoformat()}
 
     @grant_suspension.validator
@@ -605,6 +617,9 @@ class DelinquentAccountWorkflow(LegalBranch):
         try:
             await workflow.wait_condition(self._interrupted, timeout=delay, timeout_summary=summary)
         except asyncio.TimeoutError:
+            # An event or Update that came with the timer wins: re-plan first.
+            if self._interrupted() and workflow.patched(EVENTS_BEAT_TIMERS):
+                return False
             return True
         return False
 

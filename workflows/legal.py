@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_activities import CaseActivities
@@ -44,6 +45,15 @@ with workflow.unsafe.imports_passed_through():
         LegalStepRecord,
     )
     from workflows.rules import ASSET_PRESERVATION, PAYMENT_ORDER
+
+
+# A filing calls the court: heartbeat, so a worker that dies mid-call is noticed
+# and the retry (same key) finds the filing's row.
+FILING_ACTIVITY = dict(
+    start_to_close_timeout=timedelta(minutes=5),
+    heartbeat_timeout=timedelta(seconds=20),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2)),
+)
 
 
 class LegalBranch:
@@ -66,6 +76,8 @@ class LegalBranch:
         if track is None:
             await self._close("referred_to_litigation", reason)
             return
+        # Held before any await, so an Update meanwhile sees the case in the legal branch.
+        self.s.legal = LegalState(track=track, reason=reason)
         chosen = await workflow.execute_activity_method(
             CaseActivities.open_legal_action, LegalActionRequest(self.ev.account_id, track, reason),
             summary=f"legal track: {track}", **self.DB_ACTIVITY,
@@ -81,6 +93,8 @@ class LegalBranch:
     async def _payment_order_step(self, legal: LegalState) -> None:
         c, now = self.legal_clocks, workflow.now()
         if legal.status == "chosen":
+            if self._legal_must_wait():
+                return
             filed = await self._file(legal, "payment_order", "applied", "apply for a payment order")
             legal.application_ref, legal.applied_at = filed.ref, filed.filed_at
             legal.deadline = filed.filed_at + timedelta(days=c.acceptance_days)
@@ -117,7 +131,10 @@ class LegalBranch:
             if not await self._wait_until(legal.deadline, f"{c.objection_days} days for the debtor to pay or object"):
                 return  # an event came first (a payment settles the case)
             docket = await self._docket(legal, "payment_order")
-            if docket.objected_at:
+            if self._legal_must_wait():
+                return  # a payment, a protection or an Update came meanwhile: it goes first
+            # an objection counts only when filed inside the window
+            if docket.objected_at and docket.objected_at <= legal.deadline:
                 await self._court_event(legal, "objected", docket.objected_at,
                                         "debtor objected in writing: the payment order lapses")
                 await self._close("referred_to_litigation",
@@ -130,6 +147,8 @@ class LegalBranch:
 
     async def _preservation_step(self, legal: LegalState) -> None:
         c, now = self.legal_clocks, workflow.now()
+        if self._legal_must_wait():
+            return
         if legal.status == "chosen":
             bond = await self._file(legal, "bond", "bond_posted", "post the preservation bond")
             await self._record(f"preservation bond posted ({bond.ref}) for {self.s.outstanding} {self.ev.currency}")
@@ -170,6 +189,8 @@ class LegalBranch:
             if lapsed:
                 await self._escalate(legal, "preservation_lapsed",
                                      f"preservation lapsed on {self._local(legal.deadline)}: suit not filed in time")
+                if self._legal_must_wait():
+                    return
             filed = await self._file(legal, "suit", "suit_filed", "file the suit")
             detail = (f"suit filed ({filed.ref}) after the preservation lapsed" if lapsed else
                       f"suit filed ({filed.ref}) inside the {c.suit_days}-day window; preservation kept")
@@ -207,6 +228,12 @@ class LegalBranch:
 
     # ---------------------------------------------------------------- helpers
 
+    def _legal_must_wait(self) -> bool:
+        """Before a filing: an event, an Update or a protection that arrived
+        during the last await is dealt with first (a legal step never runs
+        while protected, and a payment may have settled the case)."""
+        return self._interrupted() or bool(self.s.pauses)
+
     async def _file(self, legal: LegalState, kind: str, status_after: str, summary: str) -> LegalFilingResult:
         filed = await workflow.execute_activity_method(
             CaseActivities.legal_filing,
@@ -215,7 +242,7 @@ class LegalBranch:
                 currency=self.ev.currency, contract_id=self.ev.contract_id, debtor=self.debtor,
                 status_after=status_after,
             ),
-            summary=summary, **self.DB_ACTIVITY,
+            summary=summary, **FILING_ACTIVITY,
         )
         legal.status = status_after
         legal.steps.append(LegalStep(kind, filed.filed_at, filed.ref))
