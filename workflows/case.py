@@ -100,6 +100,7 @@ class DelinquentAccountWorkflow(LegalBranch):
         self.quiet_hours = False
         self._replan = False  # set by an update that changes what the case waits for
         self._continue_now = False  # continue as new at the next turn of the loop
+        self._legacy_wakes = 0  # wake-ups in the pre-legal-branch wait (see _advance)
         self.next_action: str | None = None
         self.next_action_at: datetime | None = None
         self._published: dict[str, Any] = {}
@@ -180,16 +181,19 @@ class DelinquentAccountWorkflow(LegalBranch):
         if workflow.patched(LEGAL_BRANCH):
             await self._legal_step()  # workflows/legal.py
             return
-        # Cases started before the legal branch existed waited here.  Woken
-        # now, they continue as new, and the new run takes the legal branch.
-        if workflow.patched(LEGACY_LEGAL_WAIT):
-            self._continue_now = True
-            return
+        # Cases started before the legal branch existed wait here (a replay of
+        # their history gets here).  The first time one wakes up under this
+        # code, it continues as new, and the new run takes the legal branch.
+        # A patch id per wake-up: the wake-ups already in the history replay
+        # as they were (patched() is False for them and remembers it).
         expiry = rules.local_instant(
             date.fromisoformat(self.s.limitation_expires_on) + timedelta(days=1), time(0, 0), self.debtor.timezone
         )
         await self._set_stage("legal_pending", "legal_branch", None)
         await self._wait_until(expiry, "limitation period expiry")
+        self._legacy_wakes += 1
+        if workflow.patched(f"{LEGACY_LEGAL_WAIT}-{self._legacy_wakes}"):
+            self._continue_now = True
 
     # ---------------------------------------------------------------- ladder
 

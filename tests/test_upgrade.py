@@ -1,0 +1,72 @@
+"""Upgrading a running case: a case started by an older release keeps running
+under this code, and a case that release left waiting for the legal branch
+takes it (workflow.patched; see also the replay test in test_durability.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import tarfile
+from datetime import time, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from db.models import LegalStepRow
+from tests.helpers import advance_to_local, default_event, start_case
+from tests.test_protections import signal
+from worker import build_worker
+
+ROOT = Path(__file__).resolve().parent.parent
+BEFORE_LEGAL_BRANCH = "e0a2193"  # the release whose cases waited in legal_pending
+
+
+def old_release(dest: Path) -> Path:
+    """That release's code, from this repository's history."""
+    archive = dest / "old.tar"
+    try:
+        with archive.open("wb") as out:
+            subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", BEFORE_LEGAL_BRANCH],
+                           stdout=out, stderr=subprocess.PIPE, check=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        pytest.skip(f"release {BEFORE_LEGAL_BRANCH} not in this checkout's history (a shallow clone?): {e}")
+    code = dest / "old"
+    with tarfile.open(archive) as tar:
+        tar.extractall(code, filter="data")
+    return code
+
+
+async def test_a_case_left_waiting_by_the_release_before_the_legal_branch_takes_it(
+        env, sqlite_url, task_queue, tmp_path):
+    code = old_release(tmp_path)
+    old = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "legacy_worker.py"), str(code),
+         env.client.service_client.config.target_host, task_queue, sqlite_url],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert (await asyncio.to_thread(old.stdout.readline)).strip() == "ready"
+        start = await advance_to_local(env, "Asia/Shanghai", time(10, 0))
+        event = default_event("U-OLD", occurred_at=start, simulation={"answers": True},
+                              debtor={"address": "1 Bund Rd, Shanghai"})
+        handle = await start_case(env, task_queue, event)
+        await env.sleep(timedelta(days=25))
+        before = await handle.query("status")
+    finally:
+        old.terminate()
+        old.wait(timeout=30)
+    async with build_worker(env.client, task_queue=task_queue, database_url=sqlite_url):
+        replayed = await handle.query("status")  # this code replays the old release's history
+        await signal(handle, env, "payment.received", account_id="U-OLD", payment_id="P-U1", amount="0.50")
+        await env.sleep(timedelta(days=40))
+        after = await handle.query("status")
+    assert before["stage"] == "legal_pending" and "legal" not in before
+    assert replayed["stage"] == "legal_pending"
+    assert after["closed_reason"] == "enforcement_requested" and after["legal"]["track"] == "payment_order"
+    assert after["outstanding"] == "1200.00"  # the payment that woke it was applied
+    from db.session import Database
+
+    async with Database(sqlite_url) as db, db.sessions() as s:
+        steps = (await s.scalars(select(LegalStepRow.step).where(LegalStepRow.account_id == "U-OLD"))).all()
+    assert "enforcement" in steps
