@@ -16,6 +16,7 @@ import importlib
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from workflows.model import CourtDocket as Docket  # what a court's docket shows
@@ -155,6 +156,15 @@ class SimulatedSkipTracer:
         return TraceOutcome(found=bool(phone), phone=phone, source="simulated-registry")
 
 
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+
+
+def _delay(profile: dict[str, Any], key: str, default: int, unit: timedelta) -> timedelta:
+    """A profile's delay in ``unit``s (a JSON number, or a decimal string), to the second."""
+    amount = Decimal(str(profile.get(key, default)))
+    return timedelta(seconds=int(amount * int(unit.total_seconds())))
+
+
 class SimulatedCourt:
     """A court that answers on the debtor profile's schedule (deterministic):
 
@@ -177,15 +187,15 @@ class SimulatedCourt:
             return filed_at + offset if filed_at + offset <= now else None
 
         if kind == "preservation":
-            ruling = timedelta(hours=float(profile.get("preservation_responds_in_hours", 12)))
+            ruling = _delay(profile, "preservation_responds_in_hours", 12, HOUR)
             if profile.get("preservation_granted", True):
                 return Docket(granted_at=at(ruling))
             return Docket(denied_at=at(ruling))
-        decided = timedelta(days=float(profile.get("court_accepts_in_days", 2)))
+        decided = _delay(profile, "court_accepts_in_days", 2, DAY)
         if profile.get("court_rejects_payment_order"):
             return Docket(rejected_at=at(decided))
-        served = decided + timedelta(days=float(profile.get("order_served_in_days", 5)))
-        objected = served + timedelta(days=float(profile.get("objects_in_days", 7)))
+        served = decided + _delay(profile, "order_served_in_days", 5, DAY)
+        objected = served + _delay(profile, "objects_in_days", 7, DAY)
         return Docket(
             accepted_at=at(decided), order_served_at=at(served),
             objected_at=at(objected) if profile.get("objects_to_payment_order") else None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -123,7 +124,7 @@ class ProgressBar:
         self.started = clock()
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.interval = 1.0 / per_second if self.tty else line_every
-        self.last = float("-inf")
+        self.last = -math.inf
         self.drawn = False
 
     def render(self, report: IngestReport, now: float | None = None) -> str:
