@@ -780,15 +780,18 @@ def parser() -> argparse.ArgumentParser:
     outcome.add_argument("--rejected", dest="upheld", action="store_false",
                          help="the debt stands: resume the case")
 
+    def update_args(ps: argparse.ArgumentParser, update: str) -> None:
+        """--signal / --wait of a command that goes through one of the case's Updates."""
+        ps.add_argument("--signal", dest="via_update", action="store_false",
+                        help=f"send it as an event signal instead of the {update} Update (no answer from the case)")
+        ps.add_argument("--wait", type=int_between(1, 600, "seconds"), default=30, metavar="SECONDS",
+                        help="how long to wait for a worker to answer the Update (default 30)")
+
     def suspension_args(ps: argparse.ArgumentParser) -> None:
         ps.add_argument("account_id", type=identifier, metavar="ACCOUNT")
         ps.add_argument("--months", type=months, required=True, help="1–24 months")
         ps.add_argument("--reason", type=nonblank, required=True, help="why (e.g. illness, unemployment)")
-        ps.add_argument("--signal", dest="via_update", action="store_false",
-                        help="send it as an event signal instead of the grant_suspension Update "
-                             "(no answer from the case)")
-        ps.add_argument("--wait", type=int_between(1, 600, "seconds"), default=30, metavar="SECONDS",
-                        help="how long to wait for a worker to answer the Update (default 30)")
+        update_args(ps, "grant_suspension")
 
     suspend_help = "grant a debt suspension of 1–24 months"
     suspend_details = ("Grant a debt suspension (1–24 months) through the case's grant_suspension Update:\n"
@@ -830,10 +833,7 @@ def parser() -> argparse.ArgumentParser:
                         "a case in the legal branch) and nothing changes.")
     pa.add_argument("account_id", type=identifier, metavar="ACCOUNT")
     pa.add_argument("--periods", type=periods, required=True, help="1–12 monthly installments")
-    pa.add_argument("--signal", dest="via_update", action="store_false",
-                    help="send it as an event signal instead of the accept_plan Update (no answer from the case)")
-    pa.add_argument("--wait", type=int_between(1, 600, "seconds"), default=30, metavar="SECONDS",
-                    help="how long to wait for a worker to answer the Update (default 30)")
+    update_args(pa, "accept_plan")
 
     prl = _event_command(sub, "recall", "case.recalled", common, "the creditor recalls the case: it closes",
                          "recall ACC-1009")

@@ -164,7 +164,7 @@ class DelinquentAccountWorkflow(LegalBranch):
         if self.s.pauses:
             await self._wait_out_pauses()
             return
-        if self.s.plan is not None and self.s.plan.status == "active":
+        if self._plan_running:
             await self._installment_step()
             return
         if self.s.grade == "III" and not self.s.skip_traced and self.s.legal is None:
@@ -284,15 +284,25 @@ class DelinquentAccountWorkflow(LegalBranch):
 
     # ------------------------------------------------------------ negotiation
 
+    @property
+    def _plan_running(self) -> bool:
+        return self.s.plan is not None and self.s.plan.status == "active"
+
+    def _income(self) -> Decimal | None:
+        income = self.debtor.monthly_disposable_income
+        return Decimal(income) if income else None
+
+    def _plan_schedule(self) -> list[tuple[date, Decimal]]:
+        return [(date.fromisoformat(i.due_on), Decimal(i.amount)) for i in self.s.plan.schedule]
+
     def _plan_offer(self) -> tuple[Decimal, int] | None:
         """The plan a cooperative (grade I) debtor is offered (SPEC §2.2)."""
         outstanding = Decimal(self.s.outstanding)
         if self.s.grade != "I" or outstanding <= 0 or self.s.closed_reason or self.s.legal is not None:
             return None
-        if self.s.plan is not None and self.s.plan.status == "active":
+        if self._plan_running:
             return None
-        income = self.debtor.monthly_disposable_income
-        return rules.installment_plan(outstanding, Decimal(income) if income else None)
+        return rules.installment_plan(outstanding, self._income())
 
     def _plan_offer_note(self) -> str:
         """Offer a plan the first time the debtor is graded I (noted in the record)."""
@@ -306,15 +316,14 @@ class DelinquentAccountWorkflow(LegalBranch):
     def _plan_refusal(self, periods: object) -> str | None:
         return rules.plan_refusal(
             periods, closed_reason=self.s.closed_reason, outstanding=Decimal(self.s.outstanding),
-            plan_active=self.s.plan is not None and self.s.plan.status == "active",
+            plan_active=self._plan_running,
             legal_track=self.s.legal.track if self.s.legal else None,
         )
 
     async def _accept_plan(self, periods: int) -> PlanState:
         now = workflow.now()
         today = rules.local_date(now, self.debtor.timezone)
-        income = self.debtor.monthly_disposable_income
-        schedule = rules.plan_schedule(today, Decimal(self.s.outstanding), Decimal(income) if income else None, periods)
+        schedule = rules.plan_schedule(today, Decimal(self.s.outstanding), self._income(), periods)
         plan = PlanState(
             periods=len(schedule), installment=str(schedule[0][1]), accepted_at=now,
             schedule=[Installment(due.isoformat(), str(amount)) for due, amount in schedule],
@@ -341,8 +350,7 @@ class DelinquentAccountWorkflow(LegalBranch):
     async def _installment_step(self) -> None:
         """Wait for the next installment; one unpaid past its grace breaks the plan."""
         plan = self.s.plan
-        schedule = [(date.fromisoformat(i.due_on), Decimal(i.amount)) for i in plan.schedule]
-        index = rules.next_unpaid_installment(schedule, Decimal(plan.paid))
+        index = rules.next_unpaid_installment(self._plan_schedule(), Decimal(plan.paid))
         if index is None:  # every installment covered (a settled case closes paid first)
             plan.status = "completed"
             await self._record_plan()
@@ -387,11 +395,9 @@ class DelinquentAccountWorkflow(LegalBranch):
         plan = self.s.plan
         if plan is None:
             return None
-        covered = Decimal(plan.paid)
-        schedule = []
-        for i in plan.schedule:
-            covered -= Decimal(i.amount)
-            schedule.append({"due_on": i.due_on, "amount": i.amount, "paid": covered >= 0})
+        unpaid = rules.next_unpaid_installment(self._plan_schedule(), Decimal(plan.paid))
+        schedule = [{"due_on": i.due_on, "amount": i.amount, "paid": unpaid is None or n < unpaid}
+                    for n, i in enumerate(plan.schedule)]
         return {"periods": plan.periods, "installment": plan.installment, "accepted_at": plan.accepted_at.isoformat(),
                 "status": plan.status, "paid": plan.paid, "schedule": schedule}
 
@@ -591,7 +597,7 @@ class DelinquentAccountWorkflow(LegalBranch):
         self.s.outstanding = str(outstanding)
         self.s.last_response_at = workflow.now()
         plan = self.s.plan
-        if plan is not None and plan.status == "active":
+        if self._plan_running:
             plan.paid = str(Decimal(plan.paid) + amount)
             if outstanding == 0:
                 plan.status = "completed"

@@ -166,10 +166,7 @@ class LegalBranch:
                 await self._court_event(legal, "denied", docket.denied_at, "court denied the preservation")
                 await self._close("referred_to_litigation", "asset preservation denied; the claim goes to litigation")
             elif docket.granted_at:
-                await self._court_event(legal, "granted", docket.granted_at, "court granted the preservation")
-                legal.deadline = docket.granted_at + timedelta(days=c.suit_days)
-                await self._set_stage(ASSET_PRESERVATION, "file_suit", legal.deadline)
-                await self._record(f"asset preservation granted; suit to be filed by {self._local(legal.deadline)}")
+                await self._preservation_granted(legal, docket.granted_at, "asset preservation granted")
             else:
                 sla = legal.applied_at + timedelta(hours=c.preservation_sla_hours)
                 limit = legal.applied_at + timedelta(hours=c.preservation_max_hours)
@@ -208,10 +205,8 @@ class LegalBranch:
             docket = await self._docket(legal, "preservation")
             if docket.granted_at is None:
                 return now + timedelta(hours=c.preservation_poll_hours if docket.denied_at is None else 24 * 365)
-            await self._court_event(legal, "granted", docket.granted_at, "court granted the preservation")
-            legal.deadline = docket.granted_at + timedelta(days=c.suit_days)
-            await self._record(f"asset preservation granted while the case is protected; "
-                               f"suit to be filed by {self._local(legal.deadline)}")
+            await self._preservation_granted(legal, docket.granted_at,
+                                             "asset preservation granted while the case is protected")
         if legal.status != "granted" or legal.deadline is None:
             return None
         warn = legal.deadline - timedelta(days=c.lapse_warning_days)
@@ -227,6 +222,14 @@ class LegalBranch:
         return warn
 
     # ---------------------------------------------------------------- helpers
+
+    async def _preservation_granted(self, legal: LegalState, granted_at: datetime, note: str) -> None:
+        """The ruling came: the 30 days to file the suit start at the grant."""
+        await self._court_event(legal, "granted", granted_at, "court granted the preservation")
+        legal.deadline = granted_at + timedelta(days=self.legal_clocks.suit_days)
+        if not self.s.pauses:
+            await self._set_stage(ASSET_PRESERVATION, "file_suit", legal.deadline)
+        await self._record(f"{note}; suit to be filed by {self._local(legal.deadline)}")
 
     def _legal_must_wait(self) -> bool:
         """Before a filing: an event, an Update or a protection that arrived
