@@ -44,7 +44,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.codec import PayloadKeyError, codec_from_env, make_codec_server, new_key_spec
 from activities.events import EVENT_TYPES
-from activities.ingest import EventOutcome, Ingestor, ProgressBar
+from activities.ingest import ConfigError, EventOutcome, Ingestor, ProgressBar
 from activities.logs import configure_logging
 from db import evidence
 from db.migrate import upgrade
@@ -907,7 +907,7 @@ async def main(argv: list[str] | None = None) -> int:
     except Unanswered as e:
         print(str(e), file=sys.stderr)
         return FAILED
-    except PayloadKeyError as e:
+    except (PayloadKeyError, ConfigError) as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return USAGE
     except KeyError as e:

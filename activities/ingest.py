@@ -194,6 +194,10 @@ def to_default_event(ev: AccountDefaulted, raw_line: str) -> DefaultEvent:
     )
 
 
+class ConfigError(ValueError):
+    """A setting from the environment is wrong: refused before anything is ingested."""
+
+
 def installment_grace_days() -> int:
     """Days after an installment's due date before it counts as missed
     (``COLLECTIONS_INSTALLMENT_GRACE_DAYS``), fixed into each case at its start."""
@@ -203,9 +207,9 @@ def installment_grace_days() -> int:
     try:
         days = int(raw)
     except ValueError:
-        raise ValueError(f"COLLECTIONS_INSTALLMENT_GRACE_DAYS must be a whole number of days, got {raw!r}") from None
+        raise ConfigError(f"COLLECTIONS_INSTALLMENT_GRACE_DAYS must be a whole number of days, got {raw!r}") from None
     if not 0 <= days <= 31:
-        raise ValueError(f"COLLECTIONS_INSTALLMENT_GRACE_DAYS must be 0 to 31 days, got {days}")
+        raise ConfigError(f"COLLECTIONS_INSTALLMENT_GRACE_DAYS must be 0 to 31 days, got {days}")
     return days
 
 
@@ -229,6 +233,8 @@ class Ingestor:
         self.suspension_via_update = suspension_via_update
         self.update_timeout = update_timeout
         self.log = get_logger(component="ingest")
+        # read once, up front: a bad setting stops the ingest before any event is recorded
+        self.grace_days = installment_grace_days()
         self.protections = Protections(client, db, complaint_threshold)
 
     async def ingest_lines(
@@ -362,7 +368,7 @@ class Ingestor:
             d = default.debtor
             try:
                 await self.client.start_workflow(
-                    WORKFLOW_TYPE, CaseInput(event=default, installment_grace_days=installment_grace_days()),
+                    WORKFLOW_TYPE, CaseInput(event=default, installment_grace_days=self.grace_days),
                     id=case_workflow_id(ev.account_id),
                     task_queue=self.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=initial_search_attributes({

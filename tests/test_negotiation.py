@@ -159,3 +159,24 @@ def test_the_grace_is_configured_by_environment(monkeypatch):
         monkeypatch.setenv("COLLECTIONS_INSTALLMENT_GRACE_DAYS", bad)
         with pytest.raises(ValueError, match="COLLECTIONS_INSTALLMENT_GRACE_DAYS"):
             installment_grace_days()
+
+
+async def test_a_bad_grace_setting_stops_ingest_before_anything_is_recorded(
+        env, db, task_queue, monkeypatch, capsys, tmp_path):
+    import json
+
+    from sqlalchemy import func
+
+    import starter
+    from db.models import IngestedEvent
+    from tests.helpers import point_cli_at
+
+    point_cli_at(monkeypatch, env, db, task_queue)
+    monkeypatch.setenv("COLLECTIONS_INSTALLMENT_GRACE_DAYS", "forty")
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(default_event("N-CONF", occurred_at=await env.get_current_time())) + "\n")
+    assert await starter.main(["ingest", str(path)]) == 2
+    _, err = capsys.readouterr()
+    assert "COLLECTIONS_INSTALLMENT_GRACE_DAYS must be a whole number of days, got 'forty'" in err
+    async with db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(IngestedEvent)) == 0
