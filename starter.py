@@ -42,10 +42,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.codec import PayloadKeyError, codec_from_env, make_codec_server, new_key_spec
-from activities.events import EVENT_TYPES
-from activities.ingest import ConfigError, EventOutcome, Ingestor, ProgressBar
-from activities.logs import configure_logging
+from support.codec import PayloadKeyError, codec_from_env, make_codec_server, new_key_spec
+from intake.events import EVENT_TYPES
+from intake.ingest import ConfigError, EventOutcome, Ingestor, ProgressBar
+from support.logs import configure_logging
 from db import evidence
 from db.migrate import upgrade
 from db.models import ContactAttempt, Payment

@@ -18,8 +18,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.adapters import Adapters, load_adapters
 from activities.case_activities import CaseActivities
-from activities.codec import data_converter_from_env
-from activities.logs import configure_logging, get_logger, temporal_runtime
+from support.codec import data_converter_from_env
+from support.logs import configure_logging, get_logger, temporal_runtime
 from db.session import Database
 from workflows.case import DelinquentAccountWorkflow
 from workflows.model import DEFAULT_TASK_QUEUE
@@ -35,7 +35,7 @@ async def connect(runtime: Runtime | None = None) -> Client:
         os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"),
         namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"),
         runtime=runtime,
-        # payloads encrypted when COLLECTIONS_PAYLOAD_KEYS is set (activities/codec.py)
+        # payloads encrypted when COLLECTIONS_PAYLOAD_KEYS is set (support/codec.py)
         data_converter=data_converter_from_env(),
     )
 

@@ -22,8 +22,7 @@ from sqlalchemy import func, or_, select, update
 from temporalio import activity
 
 from activities.adapters import Adapters, CallOutcome
-from activities.logs import get_logger, mask_phone
-from activities.protections import active_protections
+from support.logs import get_logger, mask_phone
 from db import evidence
 from db.models import (
     Case,
@@ -31,11 +30,13 @@ from db.models import (
     ComplianceIncident,
     ContactAttempt,
     Debtor as DebtorRow,
+    Disaster,
     InstallmentPlan,
     LegalAction,
     LegalStepRow,
     Payment,
     SkipTrace,
+    TeamSuspension,
 )
 from db.session import Database
 from workflows import rules
@@ -54,6 +55,7 @@ from workflows.model import (
     EvidenceRequest,
     OpenCaseRequest,
     OpenCaseResult,
+    Pause,
     PaymentRecord,
     SkipTraceRequest,
     SkipTraceResult,
@@ -94,6 +96,22 @@ def activity_now() -> datetime:
     except RuntimeError:  # called outside an activity (unit tests of helpers)
         return datetime.now(timezone.utc)
     return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+async def active_protections(db: Database, *, region: str, team_id: str | None, at: datetime) -> list[Pause]:
+    """Protections in force for a case opening now in ``region`` for ``team_id``."""
+    async with db.sessions() as s:
+        disasters = (await s.scalars(
+            select(Disaster).where(Disaster.region == region, Disaster.ends_at > at).order_by(Disaster.ends_at)
+        )).all()
+        suspended = team_id is not None and await s.scalar(
+            select(func.count()).select_from(TeamSuspension).where(
+                TeamSuspension.team_id == team_id, TeamSuspension.cleared_at.is_(None))
+        )
+    pauses = [Pause("disaster_grace", region, at, disasters[-1].ends_at, f"disaster in {region}")] if disasters else []
+    if suspended:
+        pauses.append(Pause("team_suspended", team_id, at, None, "complaint threshold exceeded"))
+    return pauses
 
 
 class CaseActivities:

@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from activities.ingest import Ingestor  # noqa: E402
-from activities.logs import configure_logging  # noqa: E402
+from intake.ingest import Ingestor  # noqa: E402
+from support.logs import configure_logging  # noqa: E402
 from bench.common import dev_server_and_database  # noqa: E402
 from bench.disaster_fanout import defaults  # noqa: E402
 from db.session import Database  # noqa: E402

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ingest import Ingestor, to_default_event
-from activities.events import parse_event
+from intake.ingest import Ingestor, to_default_event
+from intake.events import parse_event
 from db.models import ContactAttempt
 from db.session import Database
 from workflows import rules

@@ -14,7 +14,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.adapters import Adapters, SimulatedCallCentre, SimulatedElectronicService, SimulatedSkipTracer, SimulatedVoiceRobot
 from activities.case_activities import CaseActivities
-from activities.logs import configure_logging, mask_text
+from support.logs import configure_logging, mask_text
 from db import evidence
 from db.models import ComplianceIncident, ContactAttempt, EvidenceEntry
 from db.session import Database
@@ -168,7 +168,7 @@ async def test_no_raw_phone_number_or_id_reaches_a_log_line(db):
     try:
         acts = CaseActivities(db, adapters())
         await activity_env().run(acts.contact_debtor, request("A-LOG"))
-        from activities.logs import get_logger
+        from support.logs import get_logger
         get_logger(account_id="A-LOG").info(
             "debtor details", phone=PHONE, name="Wang Xiaoming", id_number="110101199003074578",
             note=f"debtor said call me on {PHONE} or 13912345678; ID 110101199003074578",

@@ -16,7 +16,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 
-from activities.codec import EncryptionCodec, PayloadKeyError, make_codec_server, new_key_spec, parse_keys
+from support.codec import EncryptionCodec, PayloadKeyError, make_codec_server, new_key_spec, parse_keys
 from tests.helpers import TrackingIngestor, default_event, uid
 from worker import build_worker
 from workflows.model import case_workflow_id

@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
-from activities.logs import configure_logging, get_logger, mask_text, temporal_runtime
+from support.logs import configure_logging, get_logger, mask_text, temporal_runtime
 from tests.helpers import STARTED, TrackingIngestor, advance_to_local, default_event, uid
 from worker import build_worker
 from workflows.model import case_workflow_id

@@ -149,7 +149,7 @@ async def test_an_installment_due_while_protected_gets_its_grace_after_the_prote
 
 
 def test_the_grace_is_configured_by_environment(monkeypatch):
-    from activities.ingest import installment_grace_days
+    from intake.ingest import installment_grace_days
 
     monkeypatch.delenv("COLLECTIONS_INSTALLMENT_GRACE_DAYS", raising=False)
     assert installment_grace_days() == 3

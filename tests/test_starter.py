@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import starter
-from activities.events import EVENT_TYPES, EventRejected, SuspensionGranted, parse_event
-from activities.ingest import IngestReport, ProgressBar
+from intake.events import EVENT_TYPES, EventRejected, SuspensionGranted, parse_event
+from intake.ingest import IngestReport, ProgressBar
 from tests.helpers import STARTED, TrackingIngestor, default_event, start_case, uid, point_cli_at
 from worker import build_worker
 from workflows.model import SuspensionRequest, case_workflow_id

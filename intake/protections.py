@@ -18,33 +18,17 @@ from sqlalchemy import func, select, update
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.logs import get_logger
+from support.logs import get_logger
 from db.models import Case, Complaint, Disaster, TeamSuspension
 from db.session import Database
 from workflows import rules
-from workflows.model import CaseEvent, Pause, case_workflow_id
+from workflows.model import CaseEvent, case_workflow_id
 
 FAN_OUT_CONCURRENCY = 32
 
 
 def complaint_threshold() -> int:
     return int(os.environ.get("COLLECTIONS_COMPLAINT_THRESHOLD", rules.COMPLAINT_THRESHOLD))
-
-
-async def active_protections(db: Database, *, region: str, team_id: str | None, at: datetime) -> list[Pause]:
-    """Protections in force for a case opening now in ``region`` for ``team_id``."""
-    async with db.sessions() as s:
-        disasters = (await s.scalars(
-            select(Disaster).where(Disaster.region == region, Disaster.ends_at > at).order_by(Disaster.ends_at)
-        )).all()
-        suspended = team_id is not None and await s.scalar(
-            select(func.count()).select_from(TeamSuspension).where(
-                TeamSuspension.team_id == team_id, TeamSuspension.cleared_at.is_(None))
-        )
-    pauses = [Pause("disaster_grace", region, at, disasters[-1].ends_at, f"disaster in {region}")] if disasters else []
-    if suspended:
-        pauses.append(Pause("team_suspended", team_id, at, None, "complaint threshold exceeded"))
-    return pauses
 
 
 class Protections:

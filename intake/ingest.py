@@ -32,7 +32,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.events import (
+from intake.events import (
     AccountDefaulted,
     ComplaintFiled,
     DisasterDeclared,
@@ -44,8 +44,8 @@ from activities.events import (
     canonical,
     parse_event,
 )
-from activities.protections import Protections
-from activities.logs import get_logger
+from intake.protections import Protections
+from support.logs import get_logger
 from db.models import Case, IngestedEvent, Payment, RejectedEvent
 from db.session import Database
 from workflows.model import (

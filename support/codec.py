@@ -194,7 +194,7 @@ def make_codec_server(codec: EncryptionCodec, host: str = "127.0.0.1", port: int
             self.wfile.write(out)
 
         def log_message(self, format: str, *args) -> None:  # one line per request, no payloads
-            from activities.logs import get_logger
+            from support.logs import get_logger
 
             get_logger(component="codec-server").info("codec request", request=self.requestline)
 

@@ -1,0 +1,152 @@
+"""Every setting of the product, read from the environment once and validated.
+
+``load_settings()`` is called once at process start (worker, CLI, benchmark
+scripts) and the result is passed on: to ``build_worker``, the intake and the
+CLI commands. Nothing else reads ``os.environ`` for these names.
+
+A bad value is a :class:`SettingsError` whose message is one line naming the
+variable and what it accepts; entry points print it and exit 2.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workflows import rules
+
+DEFAULT_TASK_QUEUE = "collections"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """A setting from the environment is wrong: one line, naming the variable."""
+
+
+class Settings(BaseSettings):
+    """The effective configuration. Field ``description`` is the help text of
+    ``collections settings``; the environment variable is the alias."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True, frozen=True, populate_by_name=True)
+
+    # Temporal
+    temporal_address: str = Field("localhost:7233", validation_alias="TEMPORAL_ADDRESS",
+                                  description="Temporal frontend host:port")
+    temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE", description="Temporal namespace")
+    task_queue: str = Field(DEFAULT_TASK_QUEUE, validation_alias="COLLECTIONS_TASK_QUEUE", min_length=1,
+                            description="task queue of the case workflows and activities")
+    # Database
+    database_url: str = Field("", validation_alias="DATABASE_URL",
+                              description="SQLAlchemy URL (default: ./collections.db, SQLite)")
+    # Worker
+    max_cached_cases: int = Field(10000, validation_alias="COLLECTIONS_MAX_CACHED_CASES", ge=1,
+                                  description="cases a worker keeps in memory (an evicted case replays on wake-up)")
+    adapters: str = Field("simulated", validation_alias="COLLECTIONS_ADAPTERS", pattern=r"^(simulated|[\w.]+(:\w+)?)$",
+                          description="outside systems: 'simulated' or 'package.module:factory'")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = Field(
+        None, validation_alias="LOG_LEVEL", description="log level (default INFO for the worker, ERROR for the CLI)")
+    payload_keys: SecretStr | None = Field(None, validation_alias="COLLECTIONS_PAYLOAD_KEYS",
+                                           description="payload encryption keys 'id:base64,…' (first one encrypts)")
+    # Cases
+    installment_grace_days: int = Field(rules.INSTALLMENT_GRACE_DAYS, ge=0, le=31,
+                                        validation_alias="COLLECTIONS_INSTALLMENT_GRACE_DAYS",
+                                        description="days after an installment's due date before it is missed")
+    complaint_threshold: int = Field(rules.COMPLAINT_THRESHOLD, ge=1, validation_alias="COLLECTIONS_COMPLAINT_THRESHOLD",
+                                     description="complaints against a team in one day above this suspend it")
+    # Contact rules (SPEC §3): stricter than the defaults is allowed, looser is refused.
+    max_connected_calls: int = Field(rules.DEFAULT_RULES.max_connected_calls_per_debtor_per_day, ge=1,
+                                     le=rules.DEFAULT_RULES.max_connected_calls_per_debtor_per_day,
+                                     validation_alias="COLLECTIONS_MAX_CONNECTED_CALLS",
+                                     description="connected calls per debtor per local day")
+    max_dial_attempts: int = Field(rules.DEFAULT_RULES.max_dial_attempts_per_number_per_day, ge=1,
+                                   le=rules.DEFAULT_RULES.max_dial_attempts_per_number_per_day,
+                                   validation_alias="COLLECTIONS_MAX_DIAL_ATTEMPTS",
+                                   description="dial attempts per phone number per local day")
+    quiet_start: time = Field(rules.DEFAULT_RULES.quiet_start, validation_alias="COLLECTIONS_QUIET_START",
+                              description="debtor-local time quiet hours begin (HH:MM, 12:00-22:00)")
+    quiet_end: time = Field(rules.DEFAULT_RULES.quiet_end, validation_alias="COLLECTIONS_QUIET_END",
+                            description="debtor-local time quiet hours end (HH:MM, 08:00-12:00)")
+    recording_retention_days: int = Field(rules.DEFAULT_RULES.recording_retention_days,
+                                          ge=rules.MIN_RECORDING_RETENTION_DAYS,
+                                          validation_alias="COLLECTIONS_RECORDING_RETENTION_DAYS",
+                                          description="days a call recording is kept (at least 730)")
+
+    @field_validator("quiet_start")
+    @classmethod
+    def _quiet_start(cls, v: time) -> time:
+        if not time(12, 0) <= v <= rules.DEFAULT_RULES.quiet_start:
+            raise ValueError("quiet hours may start between 12:00 and 22:00")
+        return v
+
+    @field_validator("quiet_end")
+    @classmethod
+    def _quiet_end(cls, v: time) -> time:
+        if not rules.DEFAULT_RULES.quiet_end <= v <= time(12, 0):
+            raise ValueError("quiet hours may end between 08:00 and 12:00")
+        return v
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{Path.cwd() / 'collections.db'}")
+        return self
+
+    @property
+    def contact_rules(self) -> rules.ContactRules:
+        """The contact rules the worker enforces and every case plans with."""
+        return rules.ContactRules(
+            max_connected_calls_per_debtor_per_day=self.max_connected_calls,
+            max_dial_attempts_per_number_per_day=self.max_dial_attempts,
+            quiet_start=self.quiet_start,
+            quiet_end=self.quiet_end,
+            recording_retention_days=self.recording_retention_days,
+        )
+
+    def effective(self) -> list[tuple[str, str, str]]:
+        """(variable, value, description) for every setting, secrets masked."""
+        rows = []
+        for name, field in type(self).model_fields.items():
+            alias = field.validation_alias
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                shown = "******** (set)"
+            elif value is None:
+                shown = "(not set)"
+            elif isinstance(value, time):
+                shown = f"{value:%H:%M}"
+            else:
+                shown = _mask_url(str(value)) if name == "database_url" else str(value)
+            rows.append((str(alias), shown, field.description or ""))
+        return rows
+
+
+def _mask_url(url: str) -> str:
+    """A database URL without its password."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, creds = head.partition("://")
+    user, colon, _password = creds.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{tail}"
+
+
+def _one_line(err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = str(first["loc"][0]) if first["loc"] else ""
+    field = next((f for n, f in Settings.model_fields.items() if key in (n, str(f.validation_alias))), None)
+    name = str(field.validation_alias) if field is not None else key or "settings"
+    msg = first["msg"].removeprefix("Value error, ")
+    accepted = f" ({field.description})" if field is not None and field.description else ""
+    return f"{name}={first.get('input')!r} is not accepted: {msg}{accepted}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment once; ``overrides`` (field names) win, for tests."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        raise SettingsError(_one_line(e)) from None
