@@ -42,7 +42,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from support.codec import PayloadKeyError, codec_from_env, make_codec_server, new_key_spec
+from support.codec import PayloadKeyError, codec_from_settings, make_codec_server, new_key_spec
 from intake.events import EVENT_TYPES
 from intake.ingest import ConfigError, EventOutcome, Ingestor, ProgressBar
 from support.logs import configure_logging
@@ -53,7 +53,16 @@ from db.session import Database
 from workflows import rules
 from workflows.model import WORKFLOW_TYPE, case_workflow_id
 from workflows.search import CASE_STAGE, DEBTOR_GRADE, DEBTOR_ID, OUTSTANDING_AMOUNT, PAUSED_BY, REGION
-from worker import connect, task_queue_from_env
+from support.settings import load_settings
+from support.temporal import connect as _connect
+
+
+async def connect():
+    return await _connect(load_settings())
+
+
+def task_queue_from_env() -> str:
+    return load_settings().task_queue
 
 INT_FIELDS = {"months", "periods", "days", "age"}
 BOOL_FIELDS = {"upheld", "asset_flight_risk"}
@@ -961,7 +970,7 @@ async def dispatch(args: argparse.Namespace) -> int:
 
 async def cmd_codec_server(args: argparse.Namespace) -> int:
     try:
-        codec = codec_from_env()
+        codec = codec_from_settings(load_settings())
     except PayloadKeyError as e:
         raise UsageError(str(e)) from None
     if codec is None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import signal
 
 from temporalio.client import Client
@@ -18,26 +17,13 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.adapters import Adapters, load_adapters
 from activities.case_activities import CaseActivities
-from support.codec import data_converter_from_env
 from support.logs import configure_logging, get_logger, temporal_runtime
 from db.session import Database
 from workflows.case import DelinquentAccountWorkflow
 from workflows.model import DEFAULT_TASK_QUEUE
-from workflows.rules import DEFAULT_RULES, ContactRules
-
-
-def task_queue_from_env() -> str:
-    return os.environ.get("COLLECTIONS_TASK_QUEUE", DEFAULT_TASK_QUEUE)
-
-
-async def connect(runtime: Runtime | None = None) -> Client:
-    return await Client.connect(
-        os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"),
-        namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"),
-        runtime=runtime,
-        # payloads encrypted when COLLECTIONS_PAYLOAD_KEYS is set (support/codec.py)
-        data_converter=data_converter_from_env(),
-    )
+from support.settings import Settings, load_settings
+from support.temporal import connect
+from workflows.rules import ContactRules
 
 
 # Time zones are read-only data: the rules convert to debtor-local time
@@ -57,18 +43,24 @@ def build_worker(
     *,
     task_queue: str = DEFAULT_TASK_QUEUE,
     database_url: str | None = None,
+    settings: Settings | None = None,
     adapters: Adapters | None = None,
-    contact_rules: ContactRules = DEFAULT_RULES,
+    contact_rules: ContactRules | None = None,
     **worker_options,
 ) -> Worker:
-    db = Database(database_url)
-    activities = CaseActivities(db, adapters or load_adapters(), contact_rules)
+    """A worker for the case workflow and its activities. ``settings`` defaults
+    to the environment's; ``database_url``, ``adapters`` and ``contact_rules``
+    override them (tests, embedders)."""
+    settings = settings or load_settings()
+    db = Database(database_url or settings.database_url)
+    rules_ = contact_rules or settings.contact_rules
+    activities = CaseActivities(db, adapters or load_adapters(settings.adapters), rules_)
     worker_options.setdefault("max_concurrent_activities", 50)
     # Cases live for months and wait most of the time: keep many cached (an
     # evicted case is replayed from its history on its next event), and run
     # few workflow tasks at once so each finishes well inside its timeout
     # when the CPU is busy (measured with bench/disaster_fanout.py).
-    worker_options.setdefault("max_cached_workflows", int(os.environ.get("COLLECTIONS_MAX_CACHED_CASES", 10000)))
+    worker_options.setdefault("max_cached_workflows", settings.max_cached_cases)
     worker_options.setdefault("max_concurrent_workflow_tasks", 16)
     return Worker(
         client,
@@ -83,11 +75,12 @@ def build_worker(
 async def main() -> None:
     # JSON lines on stderr, personal data masked: one line per step a case
     # takes; the SDK's and Core's own loggers only from WARNING up (no line per poll).
-    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    settings = load_settings()
+    configure_logging(settings.log_level or "INFO")
     log = get_logger(component="worker")
-    client = await connect(runtime=temporal_runtime())
-    task_queue = task_queue_from_env()
-    worker = build_worker(client, task_queue=task_queue)
+    client = await connect(settings, runtime=temporal_runtime())
+    task_queue = settings.task_queue
+    worker = build_worker(client, task_queue=task_queue, settings=settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

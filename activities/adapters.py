@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -209,7 +208,7 @@ def simulated_adapters() -> Adapters:
 
 def load_adapters(spec: str | None = None) -> Adapters:
     """``simulated`` (default) or ``package.module:factory``."""
-    spec = spec or os.environ.get("COLLECTIONS_ADAPTERS", "simulated")
+    spec = spec or "simulated"
     if spec == "simulated":
         return simulated_adapters()
     module, _, attr = spec.partition(":")

@@ -25,10 +25,14 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+
+if TYPE_CHECKING:
+    from support.settings import Settings
 
 ENV = "COLLECTIONS_PAYLOAD_KEYS"
 ENCODING = b"binary/encrypted"
@@ -103,13 +107,13 @@ class EncryptionCodec(PayloadCodec):
         return out
 
 
-def codec_from_env() -> EncryptionCodec | None:
-    spec = os.environ.get(ENV, "").strip()
+def codec_from_settings(settings: Settings) -> EncryptionCodec | None:
+    spec = settings.payload_keys.get_secret_value().strip() if settings.payload_keys else ""
     return EncryptionCodec.from_spec(spec) if spec else None
 
 
-def data_converter_from_env() -> DataConverter:
-    codec = codec_from_env()
+def data_converter(settings: Settings) -> DataConverter:
+    codec = codec_from_settings(settings)
     if codec is None:
         return DataConverter.default
     # failure messages and stack traces are encrypted too (an error may quote data)

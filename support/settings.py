@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from support.codec import parse_keys
 from workflows import rules
 
 DEFAULT_TASK_QUEUE = "collections"
@@ -74,6 +75,13 @@ class Settings(BaseSettings):
                                           ge=rules.MIN_RECORDING_RETENTION_DAYS,
                                           validation_alias="COLLECTIONS_RECORDING_RETENTION_DAYS",
                                           description="days a call recording is kept (at least 730)")
+
+    @field_validator("payload_keys")
+    @classmethod
+    def _payload_keys(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and v.get_secret_value().strip():
+            parse_keys(v.get_secret_value().strip())  # PayloadKeyError is a ValueError: one line
+        return v
 
     @field_validator("quiet_start")
     @classmethod
