@@ -14,14 +14,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from db.migrate import upgrade  # noqa: E402
+from support.temporal import register_search_attributes  # noqa: E402
 
 
 @asynccontextmanager
 async def dev_server_and_database(tmp: str) -> AsyncIterator[tuple[WorkflowEnvironment, str]]:
     """A dev server (SQLite history in ``tmp``, WAL) with the search attributes
     registered, and the URL of a migrated SQLite database beside it."""
-    from tests.conftest import register_search_attributes  # the same registration as the tests
-
     url = f"sqlite+aiosqlite:///{tmp}/bench.db"
     await upgrade(url)
     async with await WorkflowEnvironment.start_local(
@@ -31,5 +30,5 @@ async def dev_server_and_database(tmp: str) -> AsyncIterator[tuple[WorkflowEnvir
                                "--sqlite-pragma", "synchronous=NORMAL"],
         ui=False,
     ) as env:
-        await register_search_attributes(env)
+        await register_search_attributes(env.client)  # as `collections` registers them
         yield env, url

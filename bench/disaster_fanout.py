@@ -27,8 +27,8 @@ from bench.common import dev_server_and_database  # noqa: E402
 from support.logs import configure_logging  # noqa: E402
 from db.models import Case, CaseHistory  # noqa: E402
 from db.session import Database  # noqa: E402
+from support.settings import load_settings  # noqa: E402
 from worker import build_worker  # noqa: E402
-from workflows.search import DEFINITIONS  # noqa: E402
 
 
 def defaults(n: int, now: datetime) -> list[str]:
@@ -60,7 +60,7 @@ async def main(n: int) -> None:
         async with dev_server_and_database(tmp) as (env, url), Database(url) as db:
             tq = "bench"
             async with build_worker(env.client, task_queue=tq, database_url=url):
-                ingestor = Ingestor(env.client, db, tq)
+                ingestor = Ingestor(env.client, db, load_settings(database_url=url, task_queue=tq))
                 now = datetime.now(timezone.utc)
                 t0 = time.perf_counter()
                 report = await ingestor.ingest_lines(defaults(n, now), source="bench")

@@ -28,6 +28,7 @@ from support.logs import configure_logging  # noqa: E402
 from bench.common import dev_server_and_database  # noqa: E402
 from bench.disaster_fanout import defaults  # noqa: E402
 from db.session import Database  # noqa: E402
+from support.settings import load_settings  # noqa: E402
 
 PARALLELISM = (1, 4, 16, 32)
 
@@ -60,7 +61,7 @@ async def main(n: int) -> None:
     configure_logging("WARNING")
     with tempfile.TemporaryDirectory() as tmp:
         async with dev_server_and_database(tmp) as (env, url), Database(url) as db:
-            ingestor = Ingestor(env.client, db, "bench-no-worker")
+            ingestor = Ingestor(env.client, db, load_settings(database_url=url, task_queue="bench-no-worker"))
             now = datetime.now(timezone.utc)
             print(f"{n} events per run, no worker; events/s (seconds)")
             print(f"{'parallel':>8}  {'defaults':>16}  {'payments':>16}  {'duplicates':>16}")

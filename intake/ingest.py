@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -48,11 +48,12 @@ from intake.protections import Protections
 from support.logs import get_logger
 from db.models import Case, IngestedEvent, Payment, RejectedEvent
 from db.session import Database
-from workflows.model import (
-    CaseEvent, CaseInput, DefaultEvent, Debtor, PlanRequest, SuspensionRequest, WORKFLOW_TYPE, case_workflow_id,
-)
-from workflows.search import initial_search_attributes
+from support.settings import Settings
 from workflows import rules
+from workflows.case import DelinquentAccountWorkflow
+from workflows.model import CaseEvent, CaseInput, DefaultEvent, Debtor, PlanRequest, SuspensionRequest, case_workflow_id
+from workflows.search import initial_search_attributes
+from workflows.status import Stage
 
 
 @dataclass
@@ -194,23 +195,12 @@ def to_default_event(ev: AccountDefaulted, raw_line: str) -> DefaultEvent:
     )
 
 
-class ConfigError(ValueError):
-    """A setting from the environment is wrong: refused before anything is ingested."""
+class _Settled(Exception):
+    """An Update that did not run: what became of its event instead."""
 
-
-def installment_grace_days() -> int:
-    """Days after an installment's due date before it counts as missed
-    (``COLLECTIONS_INSTALLMENT_GRACE_DAYS``), fixed into each case at its start."""
-    raw = os.environ.get("COLLECTIONS_INSTALLMENT_GRACE_DAYS")
-    if raw is None:
-        return rules.INSTALLMENT_GRACE_DAYS
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ConfigError(f"COLLECTIONS_INSTALLMENT_GRACE_DAYS must be a whole number of days, got {raw!r}") from None
-    if not 0 <= days <= 31:
-        raise ConfigError(f"COLLECTIONS_INSTALLMENT_GRACE_DAYS must be 0 to 31 days, got {days}")
-    return days
+    def __init__(self, status: str, detail: str | None) -> None:
+        super().__init__(status)
+        self.status, self.detail = status, detail
 
 
 class Ingestor:
@@ -224,18 +214,15 @@ class Ingestor:
     worker to answer).
     """
 
-    def __init__(self, client: Client, db: Database, task_queue: str = "collections",
-                 complaint_threshold: int | None = None, *, suspension_via_update: bool = False,
+    def __init__(self, client: Client, db: Database, settings: Settings, *, suspension_via_update: bool = False,
                  update_timeout: float = 30.0) -> None:
         self.client = client
         self.db = db
-        self.task_queue = task_queue
+        self.settings = settings  # validated once, at process start
         self.suspension_via_update = suspension_via_update
         self.update_timeout = update_timeout
         self.log = get_logger(component="ingest")
-        # read once, up front: a bad setting stops the ingest before any event is recorded
-        self.grace_days = installment_grace_days()
-        self.protections = Protections(client, db, complaint_threshold)
+        self.protections = Protections(client, db, settings.complaint_threshold)
 
     async def ingest_lines(
         self, lines: Iterable[str], *, source: str, rejects_path: Path | None = None, concurrency: int = 16,
@@ -341,7 +328,10 @@ class Ingestor:
                 )
             if inserted.rowcount == 0:
                 return "duplicate", None, None  # the same event id, taken by a concurrent line
-        status, detail = await self._dispatch(ev, line)
+        try:
+            status, detail = await self._dispatch(ev, line)
+        except _Settled as settled:
+            status, detail = settled.status, settled.detail
         async with self.db.transaction() as s:
             await s.execute(
                 update(IngestedEvent).where(IngestedEvent.event_id == ev.event_id).values(status=status, detail=detail)
@@ -368,11 +358,13 @@ class Ingestor:
             d = default.debtor
             try:
                 await self.client.start_workflow(
-                    WORKFLOW_TYPE, CaseInput(event=default, installment_grace_days=self.grace_days),
+                    DelinquentAccountWorkflow.run,
+                    CaseInput(event=default, installment_grace_days=self.settings.installment_grace_days,
+                              contact_rules=self.settings.contact_rules),
                     id=case_workflow_id(ev.account_id),
-                    task_queue=self.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    task_queue=self.settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=initial_search_attributes({
-                        "CaseStage": "verifying", "DebtorGrade": rules.initial_grade(ev.grade, ev.asset_flight_risk),
+                        "CaseStage": Stage.VERIFYING, "DebtorGrade": rules.initial_grade(ev.grade, ev.asset_flight_risk),
                         "Region": d.region, "PausedBy": [], "OutstandingAmount": ev.amount_due,
                         "DebtorId": d.debtor_id,
                     }),
@@ -391,25 +383,31 @@ class Ingestor:
                                                          ev.occurred_at)
         handle = self.client.get_workflow_handle(case_workflow_id(ev.account))
         if self.suspension_via_update and isinstance(ev, SuspensionGranted):
-            return await self._via_update(handle, ev, "grant_suspension", SuspensionRequest(ev.months, ev.reason),
-                                          "suspension")
+            granted = await self._via_update(handle, ev, DelinquentAccountWorkflow.grant_suspension,
+                                             SuspensionRequest(ev.months, ev.reason), "suspension")
+            return "dispatched", f"suspended until {granted.until.isoformat()}"
         if self.suspension_via_update and isinstance(ev, PlanAccepted):
-            return await self._via_update(handle, ev, "accept_plan", PlanRequest(ev.periods), "plan")
+            plan = await self._via_update(handle, ev, DelinquentAccountWorkflow.accept_plan, PlanRequest(ev.periods),
+                                          "plan")
+            return "dispatched", (f"plan of {plan.periods} x {plan.installment}, first due {plan.schedule[0].due_on}"
+                                  if plan and plan.schedule else None)
         payload = CaseEvent(event_id=ev.event_id, type=ev.type, occurred_at=ev.occurred_at.astimezone(timezone.utc),
                             data=ev.model_dump(mode="json", exclude={"event_id", "type", "occurred_at"}))
         try:
-            await handle.signal("event", payload)
+            await handle.signal(DelinquentAccountWorkflow.event, payload)
         except RPCError as e:
             if e.status != RPCStatusCode.NOT_FOUND:
                 raise
             return await self._to_closed_case(ev)
         return "dispatched", None
 
-    async def _via_update(self, handle, ev, name: str, request, what: str) -> tuple[str, str | None]:
+    async def _via_update(self, handle, ev, update, request, what: str) -> Any:
         """A case Update (update id = event id, so a retry is the same
-        update); its validator's refusal becomes the rejection."""
+        update); its validator's refusal becomes the rejection.  Returns the
+        Update's result; a case that has finished or a worker that does not
+        answer in time raise :class:`_Settled` with the event's outcome."""
         try:
-            result = await asyncio.wait_for(handle.execute_update(name, request, id=ev.event_id), self.update_timeout)
+            return await asyncio.wait_for(handle.execute_update(update, request, id=ev.event_id), self.update_timeout)
         except WorkflowUpdateFailedError as e:
             reason = str(e.cause.message if getattr(e.cause, "message", None) else e.cause or e)
             await self._mark_rejected(ev.event_id)
@@ -417,21 +415,12 @@ class Ingestor:
         except asyncio.TimeoutError:
             # Left pending: the server keeps the update, and running the same
             # command again (same event id) waits for the same update.
-            return "pending", (f"no worker answered within {self.update_timeout:.0f} s; "
-                               f"the {what} applies when a worker takes the update")
+            raise _Settled("pending", f"no worker answered within {self.update_timeout:.0f} s; "
+                                      f"the {what} applies when a worker takes the update") from None
         except RPCError as e:
             if e.status != RPCStatusCode.NOT_FOUND:
                 raise
-            return await self._to_closed_case(ev)
-        if not isinstance(result, dict):
-            return "dispatched", None
-        if result.get("until"):
-            return "dispatched", f"suspended until {result['until']}"
-        if result.get("schedule"):
-            first = result["schedule"][0]
-            return "dispatched", (f"plan of {result['periods']} x {result['installment']}, "
-                                  f"first due {first['due_on']}")
-        return "dispatched", None
+            raise _Settled(*await self._to_closed_case(ev)) from None
 
     async def _mark_rejected(self, event_id: str) -> None:
         async with self.db.transaction() as s:

@@ -11,7 +11,6 @@ Cases opened later find the protection themselves when they open
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select, update
@@ -27,15 +26,11 @@ from workflows.model import CaseEvent, case_workflow_id
 FAN_OUT_CONCURRENCY = 32
 
 
-def complaint_threshold() -> int:
-    return int(os.environ.get("COLLECTIONS_COMPLAINT_THRESHOLD", rules.COMPLAINT_THRESHOLD))
-
-
 class Protections:
-    def __init__(self, client: Client, db: Database, threshold: int | None = None) -> None:
+    def __init__(self, client: Client, db: Database, threshold: int = rules.COMPLAINT_THRESHOLD) -> None:
         self.client = client
         self.db = db
-        self.threshold = complaint_threshold() if threshold is None else threshold
+        self.threshold = threshold
         self.log = get_logger(component="protections")
 
     async def declare_disaster(self, event_id: str, region: str, days: int, at: datetime) -> tuple[str, str]:

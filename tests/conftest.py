@@ -15,23 +15,16 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from db.migrate import upgrade
 from db.session import Database
-from workflows.search import DEFINITIONS
+from support.temporal import register_search_attributes
+from tests.helpers import STARTED, start_case
+from worker import build_worker
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
-
-_INDEXED = {
-    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
-    "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
-}
-
 
 def binary(name: str) -> str:
     candidate = Path(sys.prefix) / "bin" / name
@@ -41,15 +34,6 @@ def binary(name: str) -> str:
     return found
 
 
-async def register_search_attributes(env: WorkflowEnvironment) -> None:
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={name: _INDEXED[kind] for name, kind in DEFINITIONS.items()},
-        )
-    )
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     """One time-skipping server per test module: its clock only moves forward,
@@ -57,7 +41,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server")
     ) as e:
-        await register_search_attributes(e)
+        await register_search_attributes(e.client)
         yield e
 
 
@@ -69,7 +53,7 @@ async def local_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_extra_args=["--log-level", "error"],
         ui=False,
     ) as e:
-        await register_search_attributes(e)
+        await register_search_attributes(e.client)
         yield e
 
 
@@ -138,8 +122,6 @@ def task_queue() -> str:
 async def _terminate_leftover_cases() -> AsyncIterator[None]:
     """A test's cases must not keep running into the next test: with no worker
     left to run them, the time-skipping server stalls on their timers."""
-    from tests.helpers import STARTED
-
     yield
     while STARTED:
         handle = STARTED.pop()
@@ -147,3 +129,20 @@ async def _terminate_leftover_cases() -> AsyncIterator[None]:
             await handle._client.get_workflow_handle(handle.id).terminate("test finished")
         except RPCError:
             pass  # it had already finished
+
+
+class Running:
+    """A worker on this test's task queue and database; ``start`` opens a case on it."""
+
+    def __init__(self, env: WorkflowEnvironment, db: Database, task_queue: str) -> None:
+        self.env, self.db, self.task_queue = env, db, task_queue
+
+    async def start(self, event: dict, **kw):
+        return await start_case(self.env, self.task_queue, event, **kw)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def running(env: WorkflowEnvironment, db: Database, task_queue: str) -> AsyncIterator[Running]:
+    """A worker running for the whole test; ``await running.start(event)`` starts a case on it."""
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        yield Running(env, db, task_queue)

@@ -1,21 +1,27 @@
-"""Builders for events and cases used across tests."""
+"""What the tests share: builders for events and cases, settings, adapters
+that count, and the case runner behind the ``running`` fixture (conftest).
+Test modules import from here, never from each other."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from intake.ingest import Ingestor, to_default_event
-from intake.events import parse_event
+from activities.adapters import SimulatedVoiceRobot
 from db.models import ContactAttempt
 from db.session import Database
+from intake.events import parse_event
+from intake.ingest import Ingestor, to_default_event
+from support.settings import Settings, load_settings
 from workflows import rules
-from workflows.model import CaseInput, case_workflow_id
+from workflows.case import DelinquentAccountWorkflow
+from workflows.model import CaseEvent, CaseInput, case_workflow_id
 
 
 def default_event(account_id: str, *, occurred_at: datetime, debtor_id: str | None = None,
@@ -51,11 +57,38 @@ STARTED: list = []  # handles to terminate after each test (see conftest)
 
 async def start_case(env: WorkflowEnvironment, task_queue: str, event: dict, **kw: Any):
     handle = await env.client.start_workflow(
-        "DelinquentAccountWorkflow", case_input(event, **kw), id=case_workflow_id(event["account_id"]) + "-" +
+        DelinquentAccountWorkflow.run, case_input(event, **kw), id=case_workflow_id(event["account_id"]) + "-" +
         uuid.uuid4().hex[:6], task_queue=task_queue,
     )
     STARTED.append(handle)
     return handle
+
+
+async def signal(handle, env: WorkflowEnvironment, kind: str, **data: Any) -> None:
+    """Send the case an event of type ``kind`` now (test server time)."""
+    await handle.signal(DelinquentAccountWorkflow.event,
+                        CaseEvent(f"ev-{uid()}", kind, await env.get_current_time(), data))
+
+
+def settings_for(db: Database, task_queue: str, **overrides: Any) -> Settings:
+    """The settings a process pointed at this test's database and task queue would load."""
+    return load_settings(database_url=db.url, task_queue=task_queue, **overrides)
+
+
+class CountingVoice(SimulatedVoiceRobot):
+    """The simulated voice robot, counting its calls; may fail the first one or take its time."""
+
+    def __init__(self, fail_first: bool = False, delay: float = 0.0):
+        self.calls: list[str] = []
+        self.fail_first = fail_first
+        self.delay = delay
+
+    async def call(self, *, key, phone, script, profile):
+        self.calls.append(key)
+        await asyncio.sleep(self.delay)
+        if self.fail_first and len(self.calls) == 1:
+            raise ConnectionError("call centre link dropped mid-call")
+        return await super().call(key=key, phone=phone, script=script, profile=profile)
 
 
 async def advance_to_local(env: WorkflowEnvironment, tz: str, at: time) -> datetime:
@@ -85,6 +118,10 @@ class TrackingIngestor(Ingestor):
         if ev.type == "account.defaulted":
             STARTED.append(self.client.get_workflow_handle(case_workflow_id(ev.account_id)))
         return result
+
+
+def ingestor(env: WorkflowEnvironment, db: Database, task_queue: str, **kw: Any) -> TrackingIngestor:
+    return TrackingIngestor(env.client, db, settings_for(db, task_queue), **kw)
 
 
 def point_cli_at(monkeypatch, env: WorkflowEnvironment, db: Database | None = None,

@@ -7,37 +7,23 @@ import asyncio
 import dataclasses
 import io
 import json
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import select, update
 from temporalio.testing import ActivityEnvironment
 
-from activities.adapters import Adapters, SimulatedCallCentre, SimulatedElectronicService, SimulatedSkipTracer, SimulatedVoiceRobot
+from activities.adapters import Adapters, SimulatedCallCentre, SimulatedElectronicService, SimulatedSkipTracer
 from activities.case_activities import CaseActivities
 from support.logs import configure_logging, mask_text
 from db import evidence
-from db.models import ComplianceIncident, ContactAttempt, EvidenceEntry
+from db.models import ComplianceIncident, EvidenceEntry
 from db.session import Database
-from tests.helpers import attempts, case_input, default_event
+from tests.helpers import CountingVoice, attempts, case_input, default_event
 from workflows import rules
 from workflows.model import ContactRequest, Debtor, OpenCaseRequest
 
 SHANGHAI_10AM = rules.local_instant(datetime(2026, 11, 24).date(), time(10, 0), "Asia/Shanghai")
 PHONE = "+86 138 0013 8000"
-
-
-class CountingVoice(SimulatedVoiceRobot):
-    def __init__(self, fail_first: bool = False, delay: float = 0.0):
-        self.calls: list[str] = []
-        self.fail_first = fail_first
-        self.delay = delay
-
-    async def call(self, *, key, phone, script, profile):
-        self.calls.append(key)
-        await asyncio.sleep(self.delay)
-        if self.fail_first and len(self.calls) == 1:
-            raise ConnectionError("call centre link dropped mid-call")
-        return await super().call(key=key, phone=phone, script=script, profile=profile)
 
 
 def adapters(voice=None) -> Adapters:

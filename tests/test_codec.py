@@ -17,7 +17,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 
 from support.codec import EncryptionCodec, PayloadKeyError, make_codec_server, new_key_spec, parse_keys
-from tests.helpers import TrackingIngestor, default_event, uid
+from tests.helpers import TrackingIngestor, default_event, settings_for, uid
 from worker import build_worker
 from workflows.model import case_workflow_id
 
@@ -63,7 +63,7 @@ async def test_no_personal_data_rests_in_the_history_of_an_encrypted_case(env, d
     event = default_event(account, occurred_at=await env.get_current_time(), simulation={"answers": True},
                           debtor={"phone": PHONE, "address": ADDRESS, "monthly_disposable_income": "9000.00"})
     async with build_worker(sealed, task_queue=task_queue, database_url=db.url):
-        report = await TrackingIngestor(sealed, db, task_queue).ingest_lines([json.dumps(event)], source="t")
+        report = await TrackingIngestor(sealed, db, settings_for(db, task_queue)).ingest_lines([json.dumps(event)], source="t")
         await env.sleep(timedelta(days=4))  # voice robot and human call made
         status = await sealed.get_workflow_handle(case_workflow_id(account)).query("status")
     history = (await env.client.get_workflow_handle(case_workflow_id(account)).fetch_history()).to_json()

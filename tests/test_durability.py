@@ -17,8 +17,7 @@ from temporalio.worker import Replayer
 
 from db.models import CaseHistory
 from activities.adapters import Adapters, SimulatedCallCentre, SimulatedElectronicService, SimulatedSkipTracer
-from tests.helpers import advance_to_local, attempts, default_event, start_case
-from tests.test_activities import CountingVoice
+from tests.helpers import CountingVoice, advance_to_local, attempts, default_event, start_case
 from worker import WORKFLOW_RUNNER, build_worker
 from workflows.case import DelinquentAccountWorkflow
 

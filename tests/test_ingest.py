@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 
 import starter
 from db.models import IngestedEvent, Payment, RejectedEvent
-from tests.helpers import uid, STARTED, TrackingIngestor as Ingestor, default_event, point_cli_at
+from tests.helpers import uid, STARTED, TrackingIngestor as Ingestor, default_event, point_cli_at, settings_for
 from worker import build_worker
 from workflows.model import case_workflow_id
 
@@ -84,7 +84,7 @@ def malformed_lines(known: str) -> list[tuple[str, str]]:
 @pytest.fixture
 async def ingestor(env, db, task_queue):
     async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
-        yield Ingestor(env.client, db, task_queue)
+        yield Ingestor(env.client, db, settings_for(db, task_queue))
 
 
 async def test_every_malformed_line_is_rejected_with_its_reason_and_changes_nothing(ingestor, db, env, tmp_path):

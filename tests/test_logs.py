@@ -18,7 +18,7 @@ from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from support.logs import configure_logging, get_logger, mask_text, temporal_runtime
-from tests.helpers import STARTED, TrackingIngestor, advance_to_local, default_event, uid
+from tests.helpers import STARTED, TrackingIngestor, advance_to_local, default_event, settings_for, uid
 from worker import build_worker
 from workflows.model import case_workflow_id
 
@@ -131,7 +131,7 @@ async def test_a_worker_logs_steps_not_polls(env, db, task_queue, log_stream):
         # daytime in Shanghai, so the day-0 call is placed at once (not after quiet hours)
         now = await advance_to_local(env, "Asia/Shanghai", time(10, 0))
         acct = f"ACC-{uid()}"
-        ingestor = TrackingIngestor(env.client, db, task_queue)
+        ingestor = TrackingIngestor(env.client, db, settings_for(db, task_queue))
         ev = default_event(acct, occurred_at=now, debtor={"name": NAMES[1], "id_number": ID_18})
         await ingestor.ingest_lines([json.dumps(ev)], source="t")
         STARTED.append(env.client.get_workflow_handle(case_workflow_id(acct)))
