@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from typing import Annotated
 
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Boolean,
     CheckConstraint,
-    Date,
     DateTime,
     Index,
     Integer,
@@ -27,6 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 Money = Numeric(18, 2)
+"""Every amount: a ``Decimal`` to the cent (never a float)."""
 
 
 class UtcDateTimeType(TypeDecorator[datetime]):
@@ -52,8 +52,15 @@ class UtcDateTimeType(TypeDecorator[datetime]):
 UtcDateTime = UtcDateTimeType()
 
 
+# A surrogate key: BIGINT on PostgreSQL, INTEGER (the rowid) on SQLite.
+BigIntPk = Annotated[int, mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)]
+
+
 class Base(DeclarativeBase):
-    pass
+    """``Mapped[datetime]`` is an aware UTC instant and ``Mapped[Decimal]`` money
+    on every model; ``date``, ``int`` and ``bool`` keep SQLAlchemy's defaults."""
+
+    type_annotation_map = {datetime: UtcDateTime, Decimal: Money}
 
 
 class Debtor(Base):
@@ -63,11 +70,11 @@ class Debtor(Base):
     phone: Mapped[str] = mapped_column(String(32))
     timezone: Mapped[str] = mapped_column(String(64))
     region: Mapped[str] = mapped_column(String(32), index=True)
-    age: Mapped[int] = mapped_column(Integer)
+    age: Mapped[int] = mapped_column()
     dialect: Mapped[str | None] = mapped_column(String(32))
-    monthly_disposable_income: Mapped[Decimal | None] = mapped_column(Money)
+    monthly_disposable_income: Mapped[Decimal | None] = mapped_column()
     address: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column()
 
 
 class Case(Base):
@@ -78,19 +85,19 @@ class Case(Base):
     debtor_id: Mapped[str] = mapped_column(String(64), index=True)
     contract_id: Mapped[str] = mapped_column(String(64))
     currency: Mapped[str] = mapped_column(String(3))
-    amount_due: Mapped[Decimal] = mapped_column(Money)
-    outstanding: Mapped[Decimal] = mapped_column(Money)
-    due_date: Mapped[date] = mapped_column(Date)
+    amount_due: Mapped[Decimal] = mapped_column()
+    outstanding: Mapped[Decimal] = mapped_column()
+    due_date: Mapped[date] = mapped_column()
     grade: Mapped[str] = mapped_column(String(3))
     stage: Mapped[str] = mapped_column(String(32), index=True)
     team_id: Mapped[str | None] = mapped_column(String(64))
     region: Mapped[str] = mapped_column(String(32), index=True)
-    limitation_expires_on: Mapped[date] = mapped_column(Date)
+    limitation_expires_on: Mapped[date] = mapped_column()
     closed_reason: Mapped[str | None] = mapped_column(String(32))
-    revision: Mapped[int] = mapped_column(Integer, default=0)
-    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revision: Mapped[int] = mapped_column(default=0)
+    opened_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
 
 
 class CaseHistory(Base):
@@ -99,17 +106,17 @@ class CaseHistory(Base):
     __tablename__ = "case_history"
     __table_args__ = (UniqueConstraint("account_id", "revision"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[BigIntPk]
     account_id: Mapped[str] = mapped_column(String(64), index=True)
-    revision: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column()
     stage: Mapped[str] = mapped_column(String(32))
     grade: Mapped[str] = mapped_column(String(3))
-    outstanding: Mapped[Decimal] = mapped_column(Money)
+    outstanding: Mapped[Decimal] = mapped_column()
     paused_by: Mapped[list[str]] = mapped_column(JSON)
     next_action: Mapped[str | None] = mapped_column(String(64))
-    next_action_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    next_action_at: Mapped[datetime | None] = mapped_column()
     note: Mapped[str | None] = mapped_column(Text)
-    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_at: Mapped[datetime] = mapped_column()
 
 
 class ContactAttempt(Base):
@@ -121,45 +128,45 @@ class ContactAttempt(Base):
         Index("ix_contact_attempts_phone_day", "phone_hash", "local_date"),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[BigIntPk]
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     account_id: Mapped[str] = mapped_column(String(64), index=True)
     debtor_id: Mapped[str] = mapped_column(String(64))
     step: Mapped[str] = mapped_column(String(32))
-    attempt_no: Mapped[int] = mapped_column(Integer)
+    attempt_no: Mapped[int] = mapped_column()
     channel: Mapped[str] = mapped_column(String(16))  # voice | human | letter
     phone_hash: Mapped[str | None] = mapped_column(String(64))
     phone_masked: Mapped[str | None] = mapped_column(String(32))
     team_id: Mapped[str | None] = mapped_column(String(64))
-    attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    local_date: Mapped[date] = mapped_column(Date)
+    attempted_at: Mapped[datetime] = mapped_column()
+    local_date: Mapped[date] = mapped_column()
     local_time: Mapped[str] = mapped_column(String(8))
     timezone: Mapped[str] = mapped_column(String(64))
     # dialing (in flight) | answered | no_answer | delivered | blocked_compliance
     outcome: Mapped[str] = mapped_column(String(24))
-    connected: Mapped[bool] = mapped_column(Boolean, default=False)
-    promised_date: Mapped[date | None] = mapped_column(Date)
-    paid_amount: Mapped[Decimal | None] = mapped_column(Money)  # paid during the call
+    connected: Mapped[bool] = mapped_column(default=False)
+    promised_date: Mapped[date | None] = mapped_column()
+    paid_amount: Mapped[Decimal | None] = mapped_column()  # paid during the call
     recording_ref: Mapped[str | None] = mapped_column(String(128))
-    retain_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    retain_until: Mapped[datetime | None] = mapped_column()
     receipt_ref: Mapped[str | None] = mapped_column(String(128))
     script_sha256: Mapped[str | None] = mapped_column(String(64))
     transcript: Mapped[str | None] = mapped_column(Text)
-    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column()
 
 
 class ComplianceIncident(Base):
     __tablename__ = "compliance_incidents"
     __table_args__ = (UniqueConstraint("attempt_key", "source"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[BigIntPk]
     attempt_key: Mapped[str] = mapped_column(String(160))
     account_id: Mapped[str] = mapped_column(String(64), index=True)
     team_id: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16))  # script | transcript
     kinds: Mapped[list[str]] = mapped_column(JSON)
     excerpt: Mapped[str] = mapped_column(Text)
-    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    raised_at: Mapped[datetime] = mapped_column()
 
 
 class Payment(Base):
@@ -167,21 +174,21 @@ class Payment(Base):
 
     payment_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(64), index=True)
-    amount: Mapped[Decimal] = mapped_column(Money)
+    amount: Mapped[Decimal] = mapped_column()
     currency: Mapped[str] = mapped_column(String(3))
-    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column()
     source: Mapped[str] = mapped_column(String(16))  # event | call | late
-    outstanding_after: Mapped[Decimal | None] = mapped_column(Money)
+    outstanding_after: Mapped[Decimal | None] = mapped_column()
 
 
 class SkipTrace(Base):
     __tablename__ = "skip_traces"
 
     account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    found: Mapped[bool] = mapped_column(Boolean)
+    found: Mapped[bool] = mapped_column()
     phone_masked: Mapped[str | None] = mapped_column(String(32))
     source: Mapped[str | None] = mapped_column(String(64))
-    traced_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    traced_at: Mapped[datetime] = mapped_column()
 
 
 class InstallmentPlan(Base):
@@ -190,16 +197,16 @@ class InstallmentPlan(Base):
     __tablename__ = "installment_plans"
     __table_args__ = (UniqueConstraint("account_id", "accepted_at"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[BigIntPk]
     account_id: Mapped[str] = mapped_column(String(64), index=True)
-    accepted_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    periods: Mapped[int] = mapped_column(Integer)
-    installment: Mapped[Decimal] = mapped_column(Money)
+    accepted_at: Mapped[datetime] = mapped_column()
+    periods: Mapped[int] = mapped_column()
+    installment: Mapped[Decimal] = mapped_column()
     currency: Mapped[str] = mapped_column(String(3))
     schedule: Mapped[list[dict]] = mapped_column(JSON)  # [{"due_on": "YYYY-MM-DD", "amount": "150.00"}, ...]
-    paid: Mapped[Decimal] = mapped_column(Money)
+    paid: Mapped[Decimal] = mapped_column()
     status: Mapped[str] = mapped_column(String(16))  # active | broken | completed
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column()
 
 
 class LegalAction(Base):
@@ -220,8 +227,8 @@ class LegalAction(Base):
     application_ref: Mapped[str | None] = mapped_column(String(80))
     suit_ref: Mapped[str | None] = mapped_column(String(80))
     enforcement_ref: Mapped[str | None] = mapped_column(String(80))
-    chosen_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    chosen_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
 
 
 class LegalStepRow(Base):
@@ -229,15 +236,15 @@ class LegalStepRow(Base):
 
     __tablename__ = "legal_steps"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[BigIntPk]
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     account_id: Mapped[str] = mapped_column(String(64), index=True)
     track: Mapped[str] = mapped_column(String(32))
     step: Mapped[str] = mapped_column(String(40))
     ref: Mapped[str | None] = mapped_column(String(80))
     detail: Mapped[str | None] = mapped_column(Text)
-    escalation: Mapped[bool] = mapped_column(Boolean, default=False)
-    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    escalation: Mapped[bool] = mapped_column(default=False)
+    at: Mapped[datetime] = mapped_column()
 
 
 class EvidenceEntry(Base):
@@ -245,14 +252,14 @@ class EvidenceEntry(Base):
 
     __tablename__ = "evidence_log"
 
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    seq: Mapped[BigIntPk]
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     account_id: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     fingerprint: Mapped[str] = mapped_column(String(64))
     prev_sha256: Mapped[str] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_at: Mapped[datetime] = mapped_column()
 
 
 class IngestedEvent(Base):
@@ -266,19 +273,19 @@ class IngestedEvent(Base):
     payload: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))  # pending | dispatched | recorded
     detail: Mapped[str | None] = mapped_column(Text)
-    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column()
 
 
 class RejectedEvent(Base):
     __tablename__ = "rejected_events"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[BigIntPk]
     source: Mapped[str] = mapped_column(String(512))
-    line_no: Mapped[int] = mapped_column(Integer)
+    line_no: Mapped[int] = mapped_column()
     event_id: Mapped[str | None] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)
-    rejected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    rejected_at: Mapped[datetime] = mapped_column()
 
 
 class Disaster(Base):
@@ -288,9 +295,9 @@ class Disaster(Base):
 
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     region: Mapped[str] = mapped_column(String(32), index=True)
-    declared_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    cases_notified: Mapped[int] = mapped_column(Integer, default=0)
+    declared_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    cases_notified: Mapped[int] = mapped_column(default=0)
 
 
 class Complaint(Base):
@@ -300,9 +307,9 @@ class Complaint(Base):
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     team_id: Mapped[str] = mapped_column(String(64))
     account_id: Mapped[str] = mapped_column(String(64))
-    day: Mapped[date] = mapped_column(Date)
+    day: Mapped[date] = mapped_column()
     text: Mapped[str] = mapped_column(Text)
-    filed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    filed_at: Mapped[datetime] = mapped_column()
 
 
 class TeamSuspension(Base):
@@ -310,13 +317,13 @@ class TeamSuspension(Base):
 
     __tablename__ = "team_suspensions"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[BigIntPk]
     team_id: Mapped[str] = mapped_column(String(64), index=True)
-    day: Mapped[date] = mapped_column(Date)
-    complaints: Mapped[int] = mapped_column(Integer)
-    threshold: Mapped[int] = mapped_column(Integer)
-    suspended_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    day: Mapped[date] = mapped_column()
+    complaints: Mapped[int] = mapped_column()
+    threshold: Mapped[int] = mapped_column()
+    suspended_at: Mapped[datetime] = mapped_column()
+    cleared_at: Mapped[datetime | None] = mapped_column()
     cleared_by_event: Mapped[str | None] = mapped_column(String(128))
 
 
