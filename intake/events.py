@@ -75,9 +75,11 @@ Id = Annotated[StrictStr, AfterValidator(_nonblank), Field(max_length=64)]
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    # Unknown fields are refused (SPEC §5): a misspelt field must not pass as absent.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     event_id: Annotated[StrictStr, AfterValidator(_nonblank), Field(max_length=128)]
     occurred_at: Aware
+    actor: Annotated[StrictStr, AfterValidator(_nonblank), Field(max_length=128)] | None = None  # who sent it
 
     @property
     def account(self) -> str | None:
@@ -85,7 +87,7 @@ class _Event(BaseModel):
 
 
 class DebtorIn(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     debtor_id: Id
     phone: Annotated[StrictStr, AfterValidator(_nonblank)]
     timezone: Annotated[StrictStr, AfterValidator(_tz)] = rules.DEFAULT_TIMEZONE
@@ -193,6 +195,8 @@ def _describe(err: dict[str, Any]) -> str:
         return f"missing field {path}"
     if kind == "value_error":
         return f"invalid {path}: {err['msg'].removeprefix('Value error, ')}"
+    if kind == "extra_forbidden":
+        return f"unknown field {path}"
     if kind.endswith("_type") or kind in {"is_instance_of", "model_type", "dict_type"}:
         return f"wrong type for {path}: {err['msg'].lower()}"
     return f"invalid {path}: {err['msg']}"

@@ -195,6 +195,15 @@ def to_default_event(ev: AccountDefaulted, raw_line: str) -> DefaultEvent:
     )
 
 
+def _write_rejects(report: IngestReport, path: Path, source: str) -> None:
+    """Append each rejected line, with its number and reason, to the rejects file."""
+    with path.open("a", encoding="utf-8") as out:
+        for line_no, reason in report.rejects:
+            out.write(json.dumps({"source": source, "line": line_no, "reason": reason,
+                                  "raw": report.reject_lines[line_no]}, ensure_ascii=False) + "\n")
+    report.rejects_file = str(path)
+
+
 class _Settled(Exception):
     """An Update that did not run: what became of its event instead."""
 
@@ -279,11 +288,7 @@ class Ingestor:
         report.seconds = time.monotonic() - started
         report.rejects.sort()
         if rejects_path is not None and report.rejects:
-            with rejects_path.open("a", encoding="utf-8") as out:
-                for line_no, reason in report.rejects:
-                    out.write(json.dumps({"source": source, "line": line_no, "reason": reason,
-                                          "raw": report.reject_lines[line_no]}, ensure_ascii=False) + "\n")
-            report.rejects_file = str(rejects_path)
+            _write_rejects(report, rejects_path, source)
         return report
 
     async def ingest_event(self, line: str, *, source: str = "cli") -> EventOutcome:

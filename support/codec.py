@@ -22,14 +22,21 @@ new-payload-key`` prints a fresh key.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import os
 from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from temporalio.api.common.v1 import Payload
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+
+from support.logs import get_logger
 
 if TYPE_CHECKING:
     from support.settings import Settings
@@ -123,83 +130,83 @@ def data_converter(settings: Settings) -> DataConverter:
 # ---- the codec server the Web UI calls ------------------------------------------
 
 
+MAX_BODY = 8 * 1024 * 1024  # the UI sends a page of payloads at a time
+
+
+class CodecServer(ThreadingHTTPServer):
+    """Temporal's remote codec protocol for the Web UI: ``POST /decode`` and
+    ``POST /encode`` with ``{"payloads": [...]}`` in protobuf JSON, and CORS
+    preflights for the UI's origins."""
+
+    def __init__(self, codec: EncryptionCodec, host: str, port: int, allow_origins: Sequence[str]) -> None:
+        super().__init__((host, port), _CodecHandler)
+        self.codec = codec
+        self.origins = set(allow_origins)
+        self.local_names = {f"{n}:{self.server_address[1]}" for n in (host, "localhost", "127.0.0.1", "[::1]")}
+
+
+class _CodecHandler(BaseHTTPRequestHandler):
+    server: CodecServer
+
+    def _cors(self) -> None:
+        origin = self.headers.get("Origin")
+        if origin in self.server.origins:
+            self.send_header("Access-Control-Allow-Origin", origin)
+            self.send_header("Access-Control-Allow-Credentials", "true")
+            self.send_header("Vary", "Origin")
+
+    def _reply(self, code: int, body: bytes, content_type: str) -> None:
+        self.send_response(code)
+        self._cors()
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_OPTIONS(self) -> None:  # noqa: N802 - http.server's naming
+        self.send_response(204)
+        self._cors()
+        self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
+        # the UI sends its own headers (X-Namespace, Caller-Type, Authorization...): allow what it asks
+        asked = self.headers.get("Access-Control-Request-Headers")
+        self.send_header("Access-Control-Allow-Headers", asked or "Content-Type, X-Namespace, Authorization")
+        self.end_headers()
+
+    def _refusal(self, path: str) -> tuple[int, str] | None:
+        if path not in ("decode", "encode"):
+            return 404, "POST /decode or /encode"
+        # DNS rebinding: a page elsewhere that resolves its name to this
+        # address still sends its own Host; answer only to our names.
+        if self.headers.get("Host") not in self.server.local_names:
+            return 403, "unexpected Host"
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            return (413 if length > MAX_BODY else 400), "bad Content-Length"
+        return None
+
+    def do_POST(self) -> None:  # noqa: N802
+        path = urlsplit(self.path).path.rstrip("/").rsplit("/", 1)[-1]  # the UI adds a query string
+        refusal = self._refusal(path)
+        if refusal is not None:
+            self.send_error(*refusal)
+            return
+        try:
+            payloads = json_format.Parse(self.rfile.read(int(self.headers["Content-Length"] or 0)), Payloads()).payloads
+            work = self.server.codec.decode if path == "decode" else self.server.codec.encode
+            result = Payloads(payloads=asyncio.run(work(payloads)))
+            out = json.dumps(json_format.MessageToDict(result)).encode()
+        except Exception as e:  # a bad request or an unknown key: say so, keep serving
+            self._reply(400, f"{type(e).__name__}: {e}".encode(), "text/plain")
+            return
+        self._reply(200, out, "application/json")
+
+    def log_message(self, format: str, *args) -> None:  # one line per request, no payloads
+        get_logger(component="codec-server").info("codec request", request=self.requestline)
+
+
 def make_codec_server(codec: EncryptionCodec, host: str = "127.0.0.1", port: int = 8081,
-                      allow_origins: Sequence[str] = ("http://localhost:8233", "http://127.0.0.1:8233")):
-    """An HTTP server with ``POST /decode`` and ``POST /encode`` (Temporal's
-    remote codec protocol: ``{"payloads": [...]}`` in protobuf JSON), answering
-    CORS preflights for the Web UI's origins.  Returns a ThreadingHTTPServer."""
-    import asyncio
-    import json
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from urllib.parse import urlsplit
-
-    from google.protobuf import json_format
-    from temporalio.api.common.v1 import Payloads
-
-    origins = set(allow_origins)
-    max_body = 8 * 1024 * 1024  # the UI sends a page of payloads at a time
-
-    def local_names(bound_port: int) -> set[str]:
-        names = {host, "localhost", "127.0.0.1", "[::1]"}
-        return {f"{n}:{bound_port}" for n in names}
-
-    class Handler(BaseHTTPRequestHandler):
-        def _cors(self) -> None:
-            origin = self.headers.get("Origin")
-            if origin in origins:
-                self.send_header("Access-Control-Allow-Origin", origin)
-                self.send_header("Access-Control-Allow-Credentials", "true")
-                self.send_header("Vary", "Origin")
-
-        def do_OPTIONS(self) -> None:  # noqa: N802 - http.server's naming
-            self.send_response(204)
-            self._cors()
-            self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
-            # the UI sends its own headers (X-Namespace, Caller-Type, Authorization...): allow what it asks
-            asked = self.headers.get("Access-Control-Request-Headers")
-            self.send_header("Access-Control-Allow-Headers", asked or "Content-Type, X-Namespace, Authorization")
-            self.end_headers()
-
-        def do_POST(self) -> None:  # noqa: N802
-            path = urlsplit(self.path).path.rstrip("/").rsplit("/", 1)[-1]  # the UI adds a query string
-            if path not in ("decode", "encode"):
-                self.send_error(404, "POST /decode or /encode")
-                return
-            # DNS rebinding: a page elsewhere that resolves its name to this
-            # address still sends its own Host; answer only to our names.
-            if self.headers.get("Host") not in local_names(self.server.server_address[1]):
-                self.send_error(403, "unexpected Host")
-                return
-            try:
-                length = int(self.headers.get("Content-Length", "0"))
-            except ValueError:
-                length = -1
-            if not 0 <= length <= max_body:
-                self.send_error(413 if length > max_body else 400, "bad Content-Length")
-                return
-            try:
-                body = self.rfile.read(length)
-                payloads = json_format.Parse(body, Payloads()).payloads
-                work = codec.decode if path == "decode" else codec.encode
-                result = Payloads(payloads=asyncio.run(work(payloads)))
-                out = json.dumps(json_format.MessageToDict(result)).encode()
-            except Exception as e:  # a bad request or an unknown key: say so, keep serving
-                self.send_response(400)
-                self._cors()
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(f"{type(e).__name__}: {e}".encode())
-                return
-            self.send_response(200)
-            self._cors()
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        def log_message(self, format: str, *args) -> None:  # one line per request, no payloads
-            from support.logs import get_logger
-
-            get_logger(component="codec-server").info("codec request", request=self.requestline)
-
-    return ThreadingHTTPServer((host, port), Handler)
+                      allow_origins: Sequence[str] = ("http://localhost:8233", "http://127.0.0.1:8233")) -> CodecServer:
+    return CodecServer(codec, host, port, allow_origins)

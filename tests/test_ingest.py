@@ -42,6 +42,8 @@ def malformed_lines(known: str) -> list[tuple[str, str]]:
     del no_phone["debtor"]["phone"]
     bad_age = json.loads(variant())
     bad_age["debtor"]["age"] = "41"
+    unknown_debtor_field = json.loads(variant())
+    unknown_debtor_field["debtor"]["name"] = "Wang Fang"
     bad_tz = json.loads(variant())
     bad_tz["debtor"]["timezone"] = "Asia/Atlantis"
     return [
@@ -78,6 +80,10 @@ def malformed_lines(known: str) -> list[tuple[str, str]]:
         (json.dumps({"event_id": f"ev-{uid()}", "type": "disaster.declared",
                      "occurred_at": "2026-11-24T10:00:00+08:00"}), "missing field region"),
         (json.dumps(account_event("case.recalled", f"ACC-NOPE-{uid()}")), "unknown account"),
+        (variant(amount_due_cents=120050), "unknown field amount_due_cents"),
+        (json.dumps(unknown_debtor_field), "unknown field debtor.name"),
+        (json.dumps(account_event("payment.received", known, payment_id="P1", amount="5.00", actor="")),
+         "invalid actor"),
     ]
 
 
@@ -116,6 +122,19 @@ async def test_every_malformed_line_is_rejected_with_its_reason_and_changes_noth
         if account and account != known:
             with pytest.raises(RPCError):
                 await env.client.get_workflow_handle(case_workflow_id(account)).describe()
+
+
+async def test_an_event_may_name_its_actor_and_it_is_kept_with_the_event(ingestor, db, env):
+    now = await env.get_current_time()
+    acct = f"ACC-{uid()}"
+    opening = default_event(acct, occurred_at=now, actor="loan-servicing")
+    payment = account_event("payment.received", acct, payment_id=f"P-{uid()}", amount="5.00", actor="op.li")
+    report = await ingestor.ingest_lines([json.dumps(opening), json.dumps(payment)], source="t")
+    assert (report.accepted, report.rejected) == (2, 0), report.rejects
+    async with db.sessions() as s:
+        kept = {e.type: json.loads(e.payload)["actor"] for e in (await s.scalars(
+            select(IngestedEvent).where(IngestedEvent.account_id == acct))).all()}
+    assert kept == {"account.defaulted": "loan-servicing", "payment.received": "op.li"}
 
 
 async def test_reingesting_a_file_changes_nothing(ingestor, db, env):

@@ -132,7 +132,7 @@ async def test_a_worker_logs_steps_not_polls(env, db, task_queue, log_stream):
         now = await advance_to_local(env, "Asia/Shanghai", time(10, 0))
         acct = f"ACC-{uid()}"
         ingestor = TrackingIngestor(env.client, db, settings_for(db, task_queue))
-        ev = default_event(acct, occurred_at=now, debtor={"name": NAMES[1], "id_number": ID_18})
+        ev = default_event(acct, occurred_at=now)
         await ingestor.ingest_lines([json.dumps(ev)], source="t")
         STARTED.append(env.client.get_workflow_handle(case_workflow_id(acct)))
         # up to 30 s: on a loaded machine (CI runs PostgreSQL and a dev server
