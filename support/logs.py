@@ -33,12 +33,16 @@ _PHONE_KEYS = {
     "contact_phone",
 }
 _ID_KEYS = {"id_number", "national_id", "id_card", "id_card_number", "id_no", "resident_id", "identity_number"}
-_ADDRESS_KEYS = {"address", "home_address", "work_address"}
+_ADDRESS_KEYS = {"address", "home_address", "work_address", "email", "e_mail", "email_address"}
 
 # 18-digit resident ID (last char may be X) and 15-digit legacy IDs.
 _ID_RE = re.compile(r"(?<!\d)(\d{6})\d{8,11}([\dXx]{1})(?!\d)")
 # Phone numbers: optional +country code, then 7–15 digits with optional separators.
 _PHONE_RE = re.compile(r"(?<![\w.])(\+?\d[\d\s\-()]{6,18}\d)(?![\w.])")
+# Dotted phone numbers (+86.138.0013.8501, 138.0013.8501): three or more groups;
+# told apart from amounts, dates and addresses of machines by their digit count.
+_DOTTED_PHONE_RE = re.compile(r"(?<![\w.])(\+?\d{1,4}(?:\.\d{2,5}){2,4})(?!\.?\w)")
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 # Loggers of libraries that would otherwise log per poll or per statement.
 QUIET_LOGGERS = ("temporalio", "sqlalchemy", "aiosqlite", "asyncio", "alembic")
@@ -53,6 +57,14 @@ def mask_phone(phone: str) -> str:
 
 def mask_text(text: str) -> str:
     text = _ID_RE.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
+    text = _EMAIL_RE.sub("[email]", text)
+
+    def _dotted(m: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", m.group(1))
+        return mask_phone(digits) if len(digits) >= 10 or (m.group(1).startswith("+") and len(digits) >= 7) \
+            else m.group(1)
+
+    text = _DOTTED_PHONE_RE.sub(_dotted, text)
 
     def _phone(m: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", m.group(1))

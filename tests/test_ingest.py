@@ -88,9 +88,8 @@ def malformed_lines(known: str) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-async def ingestor(env, db, task_queue):
-    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
-        yield Ingestor(env.client, db, settings_for(db, task_queue))
+async def ingestor(running, db, task_queue):
+    yield Ingestor(running.env.client, db, settings_for(db, task_queue))
 
 
 async def test_every_malformed_line_is_rejected_with_its_reason_and_changes_nothing(ingestor, db, env, tmp_path):

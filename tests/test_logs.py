@@ -118,6 +118,18 @@ async def test_inside_an_activity_the_case_and_retry_attempt_are_bound(log_strea
 def test_mask_text_leaves_amounts_dates_and_ids_of_ours_alone():
     text = "ACC-1001 paid 1200.50 CNY on 2026-09-30 at 2026-11-24T10:00:00+08:00, 3 calls"
     assert mask_text(text) == text
+    text = "worker 127.0.0.1:7233 v1.35.0 paid 12000.50 on 2026.11.24 (ref 10.20.30)"
+    assert mask_text(text) == text
+
+
+def test_dotted_phone_numbers_and_email_addresses_are_masked(log_stream):
+    note = "call +86.138.0013.8501 or 138.0013.8502, mail wang.fang+debt@example.com."
+    get_logger().info("reachable", note=note, email="li.na@corp.example.cn")
+    text = log_stream.getvalue()
+    for secret in ("0013.8501", "0013.8502", "wang.fang", "example.com", "li.na", "corp.example"):
+        assert secret not in text, secret
+    (line,) = lines_of(log_stream)
+    assert line["note"] == "call ***8501 or ***8502, mail [email]."
 
 
 async def test_a_worker_logs_steps_not_polls(env, db, task_queue, log_stream):
