@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, time, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
+from temporalio.converter import DataConverter
 
 from db.models import Case, CaseHistory, EvidenceEntry, Payment
 from db import evidence
 from tests.helpers import advance_to_local, attempts, default_event, start_case
 from worker import build_worker
 from workflows import rules
+from workflows.model import CaseContactRules, CaseInput
+
+# Stricter than the defaults: one connected call a day, contact only 09:00-21:00.
+STRICT = rules.ContactRules(max_connected_calls_per_debtor_per_day=1, quiet_start=time(21, 0), quiet_end=time(9, 0))
 
 
-def assert_inside_contact_hours(rows) -> None:
+def assert_inside_contact_hours(rows, contact_rules: rules.ContactRules = rules.DEFAULT_RULES) -> None:
     for r in rows:
         local = rules.local_datetime(r.attempted_at, r.timezone)
-        assert time(8, 0) <= local.time() < time(22, 0), f"{r.step} at {local} local"
+        assert contact_rules.quiet_end <= local.time() < contact_rules.quiet_start, f"{r.step} at {local} local"
         assert r.local_date == local.date()
+
+
+async def contact_outcomes(handle) -> list[str]:
+    """What each contact_debtor activity of the case returned, from its history."""
+    names, outcomes = {}, []
+    async for e in handle.fetch_history_events():
+        if e.HasField("activity_task_scheduled_event_attributes"):
+            names[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name
+        elif e.HasField("activity_task_completed_event_attributes"):
+            done = e.activity_task_completed_event_attributes
+            if names.get(done.scheduled_event_id) == "contact_debtor":
+                outcomes.append(json.loads(done.result.payloads[0].data)["outcome"])
+    return outcomes
 
 
 async def test_unresponsive_debtor_gets_voice_human_letter_on_days_0_3_7(env, db, task_queue):
@@ -149,18 +168,51 @@ async def test_four_accounts_of_one_debtor_never_exceed_three_connected_calls_a_
 async def test_two_accounts_of_one_debtor_share_a_lowered_cap(env, db, task_queue):
     tz = "Asia/Shanghai"
     start = await advance_to_local(env, tz, time(9, 0))
-    strict = rules.ContactRules(max_connected_calls_per_debtor_per_day=1)
-    async with build_worker(env.client, task_queue=task_queue, database_url=db.url, contact_rules=strict):
-        for acct in ("A-TWO1", "A-TWO2"):
-            await start_case(env, task_queue, default_event(
-                acct, occurred_at=start, debtor_id="D-TWO", simulation={"answers": True}))
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url, contact_rules=STRICT):
+        handles = [await start_case(env, task_queue, default_event(
+            acct, occurred_at=start, debtor_id="D-TWO", simulation={"answers": True}), contact_rules=STRICT)
+            for acct in ("A-TWO1", "A-TWO2")]
         await env.sleep(timedelta(days=5))
+        outcomes = [await contact_outcomes(h) for h in handles]
     rows = [r for r in await attempts(db) if r.debtor_id == "D-TWO"]
     connected_per_day: dict = {}
     for r in rows:
         connected_per_day[r.local_date] = connected_per_day.get(r.local_date, 0) + int(r.connected)
     assert len(rows) >= 3
     assert max(connected_per_day.values()) == 1
+    assert_inside_contact_hours(rows, STRICT)
+    # The cases planned with the stricter hours: the worker never turned a
+    # contact away for quiet hours (it would, had they planned with 08:00).
+    assert "capped" in outcomes[0] + outcomes[1]  # one waited for the cap, at 09:00 the next day
+    assert "quiet_hours" not in outcomes[0] + outcomes[1]
+
+
+async def test_a_case_plans_its_contact_window_with_the_rules_in_its_input(env, db, task_queue):
+    tz = "Asia/Shanghai"
+    start = await advance_to_local(env, tz, time(8, 30))  # contact allowed by default, not by STRICT
+    event = default_event("A-STRICT", occurred_at=start, tz=tz)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url, contact_rules=STRICT):
+        handle = await start_case(env, task_queue, event, contact_rules=STRICT)
+        await env.sleep(timedelta(minutes=15))
+        waiting = await handle.query("status")
+        before_nine = await contact_outcomes(handle)
+        await env.sleep(timedelta(hours=1))
+        after_nine = await contact_outcomes(handle)
+    assert waiting["paused_by"] == ["quiet_hours"] and waiting["next_action"] == "voice_robot"
+    assert waiting["next_action_at"] == rules.local_instant(rules.local_date(start, tz), time(9, 0), tz).isoformat()
+    assert before_nine == []  # it waited for 09:00 itself: no call attempted and turned away
+    assert after_nine == ["no_answer"]
+    rows = await attempts(db, "A-STRICT")
+    assert len(rows) == 1 and rows[0].local_time.startswith("09:00")
+
+
+def test_contact_rules_cross_the_payload_converter_and_default_when_absent():
+    converter = DataConverter.default.payload_converter
+    [wire] = converter.from_payloads(converter.to_payloads([CaseContactRules.of(STRICT)]), [CaseContactRules])
+    assert wire.to_rules() == STRICT
+    assert CaseInput(event=None, contact_rules=STRICT).contact_rules == CaseContactRules.of(STRICT)
+    assert CaseInput(event=None).planning_rules() == rules.DEFAULT_RULES  # cases from before the field
+    assert CaseContactRules().to_rules() == rules.DEFAULT_RULES
 
 
 @pytest.mark.parametrize(

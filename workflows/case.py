@@ -97,6 +97,8 @@ class DelinquentAccountWorkflow(LegalBranch):
         self.inbox: list[CaseEvent] = list(inp.pending_events)
         self.history_limit = inp.history_limit
         self.grace_days = inp.installment_grace_days
+        self.contact_rules_in = inp.contact_rules  # carried across continue-as-new
+        self.contact_rules = inp.planning_rules()
         self.quiet_hours = False
         self._replan = False  # set by an update that changes what the case waits for
         self._continue_now = False  # continue as new at the next turn of the loop
@@ -119,7 +121,7 @@ class DelinquentAccountWorkflow(LegalBranch):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     CaseInput(event=self.ev, state=self.s, pending_events=self.inbox, history_limit=self.history_limit,
-                              installment_grace_days=self.grace_days)
+                              installment_grace_days=self.grace_days, contact_rules=self.contact_rules_in)
                 )
             await self._advance()
         await self._handle_events()  # payments that arrived with the closing step are still recorded
@@ -210,10 +212,10 @@ class DelinquentAccountWorkflow(LegalBranch):
         )
         stage = "promise_to_pay" if self.s.promised_date and workflow.now() < due else "wake_up_ladder"
         # Shown: when the contact can really happen (out of quiet hours).
-        await self._set_stage(stage, step.name, rules.next_contact_window(due, self.debtor.timezone))
+        await self._set_stage(stage, step.name, rules.next_contact_window(due, self.debtor.timezone, self.contact_rules))
         if not await self._wait_until(due, step.label):
             return  # an event arrived first: re-plan
-        window = rules.next_contact_window(workflow.now(), self.debtor.timezone)
+        window = rules.next_contact_window(workflow.now(), self.debtor.timezone, self.contact_rules)
         if window > workflow.now():
             await self._quiet_hours_until(window, step.name)
             return

@@ -6,9 +6,11 @@ ISO strings; nothing here is a float.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, fields
+from datetime import datetime, time
 from typing import Any
+
+from workflows import rules
 
 WORKFLOW_TYPE = "DelinquentAccountWorkflow"
 DEFAULT_TASK_QUEUE = "collections"
@@ -145,6 +147,40 @@ class CaseState:
     legal: LegalState | None = None
 
 
+_RULES = rules.DEFAULT_RULES
+
+
+@dataclass(frozen=True)
+class CaseContactRules:
+    """:class:`workflows.rules.ContactRules` as they cross a payload.
+
+    Temporal's JSON converter has no ``datetime.time``, so the quiet hours
+    travel as ISO strings (``"22:00:00"``); :meth:`to_rules` turns them back.
+    """
+
+    max_connected_calls_per_debtor_per_day: int = _RULES.max_connected_calls_per_debtor_per_day
+    max_dial_attempts_per_number_per_day: int = _RULES.max_dial_attempts_per_number_per_day
+    quiet_start: str = _RULES.quiet_start.isoformat()
+    quiet_end: str = _RULES.quiet_end.isoformat()
+    recording_retention_days: int = _RULES.recording_retention_days
+    dialect_team_min_age: int = _RULES.dialect_team_min_age
+
+    @classmethod
+    def of(cls, r: rules.ContactRules) -> CaseContactRules:
+        """Every field of ``r`` (a field this class lacks is a TypeError, never dropped)."""
+        return cls(**{f.name: _to_wire(getattr(r, f.name)) for f in fields(r)})
+
+    def to_rules(self) -> rules.ContactRules:
+        return rules.ContactRules(**{
+            f.name: time.fromisoformat(v) if isinstance(getattr(_RULES, f.name), time) else v
+            for f in fields(self) for v in [getattr(self, f.name)]
+        })
+
+
+def _to_wire(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, time) else value
+
+
 @dataclass
 class CaseInput:
     event: DefaultEvent
@@ -153,6 +189,18 @@ class CaseInput:
     # Continue-as-new once the history reaches this many events (tests lower it).
     history_limit: int = 2000
     installment_grace_days: int = 3  # COLLECTIONS_INSTALLMENT_GRACE_DAYS at ingest
+    # The rules the case plans its contact times with (the settings' at intake);
+    # None: rules.DEFAULT_RULES (cases started before the field existed).
+    # A rules.ContactRules given here is stored in its payload form.
+    contact_rules: CaseContactRules | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.contact_rules, rules.ContactRules):
+            self.contact_rules = CaseContactRules.of(self.contact_rules)
+
+    def planning_rules(self) -> rules.ContactRules:
+        """The contact rules this case plans with."""
+        return self.contact_rules.to_rules() if self.contact_rules else rules.DEFAULT_RULES
 
 
 # ---- activity inputs and results ------------------------------------------------
