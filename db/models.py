@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    MetaData,
     Numeric,
     String,
     Text,
@@ -24,6 +25,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+# Every constraint and index gets a predictable name on every backend, so a
+# migration can name what it alters (SQLite has no names otherwise, PostgreSQL
+# its own).  Applied by migration 0004; new migrations get it from autogenerate.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 
 Money = Numeric(18, 2)
 """Every amount: a ``Decimal`` to the cent (never a float)."""
@@ -60,6 +72,7 @@ class Base(DeclarativeBase):
     """``Mapped[datetime]`` is an aware UTC instant and ``Mapped[Decimal]`` money
     on every model; ``date``, ``int`` and ``bool`` keep SQLAlchemy's defaults."""
 
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UtcDateTime, Decimal: Money}
 
 
@@ -217,7 +230,9 @@ class LegalAction(Base):
     """
 
     __tablename__ = "legal_actions"
-    __table_args__ = (CheckConstraint("track IN ('payment_order', 'asset_preservation')", name="ck_legal_track"),)
+    __table_args__ = (  # named ck_legal_actions_track by the convention
+        CheckConstraint("track IN ('payment_order', 'asset_preservation')", name="track"),
+    )
 
     account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     track: Mapped[str] = mapped_column(String(32))

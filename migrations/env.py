@@ -1,4 +1,8 @@
-"""Alembic environment: async engines, SQLite batch mode, DATABASE_URL."""
+"""Alembic environment: async engines, SQLite batch mode, DATABASE_URL.
+
+``target_metadata`` carries the models' naming convention, so Alembic also
+names any constraint a hand-written operation leaves unnamed.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from db.migrate import COMPARE_OPTIONS
 from db.models import Base
 from db.session import create_engine, default_database_url
 
@@ -19,7 +24,7 @@ def _configure(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
+        **COMPARE_OPTIONS,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -48,7 +48,8 @@ def upgrade() -> None:
     sa.Column('enforcement_ref', sa.String(length=80), nullable=True),
     sa.Column('chosen_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("track IN ('payment_order', 'asset_preservation')", name='ck_legal_track'),
+    # op.f: the name as written, not run through the models' naming convention (0004 renames it)
+    sa.CheckConstraint("track IN ('payment_order', 'asset_preservation')", name=op.f('ck_legal_track')),
     sa.PrimaryKeyConstraint('account_id')
     )
     op.create_table('legal_steps',
