@@ -1,0 +1,137 @@
+"""Setting up and looking after the installation: ``migrate``,
+``search-attributes``, ``settings``, ``verify-evidence``, ``codec-server``,
+``new-payload-key``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Optional
+
+import typer
+
+from cli import render
+from cli.errors import FAILED, OK, UsageError
+from cli.session import launch, session_of
+from db import evidence
+from db.migrate import upgrade
+from support.codec import codec_from_settings, make_codec_server, new_key_spec, parse_keys
+from support.logs import configure_logging
+from support.temporal import register_search_attributes
+from workflows.search import DEFINITIONS
+
+app = typer.Typer()
+PANEL = "Set up and administer"
+
+
+@app.command("migrate", rich_help_panel=PANEL)
+def migrate(ctx: typer.Context) -> Any:
+    """Apply the Alembic migrations to DATABASE_URL."""
+    async def work() -> int:
+        await upgrade(session_of(ctx).settings.database_url)
+        render.say("database migrated")
+        return OK
+    return launch(ctx, work())
+
+
+# ---------------------------------------------------------------- search attributes
+
+@app.command("search-attributes", rich_help_panel=PANEL)
+def search_attributes(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="as JSON")] = False
+                      ) -> Any:
+    """Register the cases' search attributes on the Temporal namespace (idempotent).
+
+    CaseStage, DebtorGrade, Region, PausedBy, OutstandingAmount and DebtorId, as workflows/search.py defines
+    them: `cases` filters on them and the Web UI shows them. Already registered ones are left as they are.
+    """
+    async def work() -> int:
+        session = session_of(ctx)
+        client = await session.client()
+        added = set(await register_search_attributes(client))
+        rows = [(name, kind, "registered" if name in added else "already registered")
+                for name, kind in DEFINITIONS.items()]
+        if as_json:
+            render.json_out([{"name": n, "type": t, "state": s} for n, t, s in rows])
+            return OK
+        render.wide(render.table(["search attribute", "type", "state"], rows,
+                                 title=f"namespace {client.namespace} at {session.settings.temporal_address}"))
+        return OK
+    return launch(ctx, work())
+
+
+# ---------------------------------------------------------------- settings
+
+@app.command("settings", rich_help_panel=PANEL)
+def settings(ctx: typer.Context, as_json: Annotated[bool, typer.Option(
+        "--json", help="variable → value as one JSON object")] = False) -> Any:
+    """Print the effective settings (environment, defaults filled in; secrets masked).
+
+    A bad value stops every command with one line naming the variable (exit 2).
+    """
+    async def work() -> int:
+        rows = session_of(ctx).settings.effective()
+        if as_json:
+            render.json_out({variable: value for variable, value, _ in rows}, indent=2)
+        else:
+            render.wide(render.table(["variable", "value", "meaning"], rows))
+        return OK
+    return launch(ctx, work())
+
+
+# ---------------------------------------------------------------- evidence
+
+@app.command("verify-evidence", rich_help_panel=PANEL)
+def verify_evidence(ctx: typer.Context) -> Any:
+    """Verify the evidence log's hash chain (exit 1 if it is broken)."""
+    async def work() -> int:
+        async with session_of(ctx).database() as db:
+            result = await evidence.verify_chain(db)
+        if result.ok:
+            render.say(f"evidence chain intact: {result.entries} entries", "green")
+            return OK
+        render.error(f"evidence chain BROKEN at seq {result.broken_at_seq}: {result.reason}")
+        return FAILED
+    return launch(ctx, work())
+
+
+# ---------------------------------------------------------------- payload encryption
+
+@app.command("codec-server", rich_help_panel=PANEL,
+             epilog="Example: COLLECTIONS_PAYLOAD_KEYS=k1:... collections codec-server --port 8081")
+def codec_server(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8081,
+    allow_origin: Annotated[Optional[list[str]], typer.Option(
+        metavar="URL", help="the Web UI's origin (default http://localhost:8233); repeat for several")] = None,
+) -> Any:
+    """Serve the payload codec to the Web UI, so it can show encrypted cases.
+
+    Temporal's remote codec protocol; needs COLLECTIONS_PAYLOAD_KEYS. Start the UI with --ui-codec-endpoint
+    http://HOST:PORT. Anyone who can reach it can read debtors' data: bind it where only authorised staff can.
+    """
+    async def work() -> int:
+        codec = codec_from_settings(session_of(ctx).settings)
+        if codec is None:
+            raise UsageError("COLLECTIONS_PAYLOAD_KEYS is not set: nothing to decrypt with "
+                             "(collections new-payload-key makes one)")
+        configure_logging(session_of(ctx).settings.log_level or "INFO")  # one line per request: who asked
+        origins = allow_origin or ["http://localhost:8233", "http://127.0.0.1:8233"]
+        server = make_codec_server(codec, host, port, origins)
+        render.say(f"codec server on http://{host}:{port} for {', '.join(origins)}")
+        try:
+            await asyncio.to_thread(server.serve_forever)
+        finally:
+            server.server_close()
+        return OK
+    return launch(ctx, work())
+
+
+@app.command("new-payload-key", rich_help_panel=PANEL)
+def new_payload_key(ctx: typer.Context, key_id: Annotated[str, typer.Option("--id", help="key id")] = "k1") -> Any:
+    """Print a new payload encryption key for COLLECTIONS_PAYLOAD_KEYS."""
+    async def work() -> int:
+        spec = new_key_spec(key_id.strip())
+        parse_keys(spec)  # the same check the settings make: a bad id is one line, exit 2
+        print(spec)
+        return OK
+    return launch(ctx, work())
