@@ -72,10 +72,10 @@ def build_worker(
     )
 
 
-async def main() -> None:
+async def serve(settings: Settings) -> None:
+    """Run a worker until SIGINT or SIGTERM."""
     # JSON lines on stderr, personal data masked: one line per step a case
     # takes; the SDK's and Core's own loggers only from WARNING up (no line per poll).
-    settings = load_settings()
     configure_logging(settings.log_level or "INFO")
     log = get_logger(component="worker")
     client = await connect(settings, runtime=temporal_runtime())
@@ -91,5 +91,34 @@ async def main() -> None:
     log.info("worker stopped")
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python worker.py [--help]``: settings from the environment, read once;
+    a bad one is one line and exit 2, an unreachable Temporal one line and exit 1."""
+    import argparse
+    import sys
+
+    from support.settings import SettingsError
+
+    argparse.ArgumentParser(
+        prog="worker.py", description="Run a collections worker: every case workflow and activity, on the task "
+                                      "queue COLLECTIONS_TASK_QUEUE, until SIGINT or SIGTERM.",
+        epilog="Settings come from the environment: `collections settings` shows them. Run as many workers as "
+               "you like.").parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as e:
+        print(f"worker.py: error: {e}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(settings))
+    except RuntimeError as e:
+        if "connect" not in str(e).lower():
+            raise
+        print(f"worker.py: cannot reach Temporal at {settings.temporal_address}: {str(e).splitlines()[0]}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    raise SystemExit(main())
