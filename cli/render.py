@@ -66,11 +66,17 @@ UNBOUNDED = 1000  # columns: wide enough for any row we print
 def wide(renderable: RenderableType, console: Console | None = None) -> None:
     """Print a table; off a terminal at its natural width (a pipe gets whole rows, not 80 columns)."""
     console = console or stdout()
-    if not console.is_terminal:
-        natural = Measurement.get(console, console.options.update_width(UNBOUNDED), renderable).maximum
-        console = _console(console.stderr)  # a copy: the width is this print's only
-        console.width = max(console.width, min(natural, UNBOUNDED))
-    console.print(renderable, soft_wrap=False)
+    if console.is_terminal:
+        console.print(renderable, soft_wrap=False)
+        return
+    natural = Measurement.get(console, console.options.update_width(UNBOUNDED), renderable).maximum
+    sized = _console(console.stderr)  # a copy: the width is this print's only
+    sized.width = max(console.width, min(natural, UNBOUNDED))
+    with sized.capture() as captured:
+        sized.print(renderable, soft_wrap=False)
+    stream = sys.stderr if console.stderr else sys.stdout
+    stream.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))  # no padding at line ends
+    stream.flush()
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,

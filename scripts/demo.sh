@@ -7,7 +7,8 @@ PY=.venv/bin/python
 DATA="$PWD/.data"
 mkdir -p "$DATA"
 # DATABASE_URL: unset means the embedded default, ./collections.db (SPEC §6),
-# which every `starter.py` command then finds without further settings.
+# which every `collections` (= `python starter.py`) command then finds without
+# further settings; `collections settings` shows what a command would use.
 export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-localhost:7233}"
 UI_PORT="${UI_PORT:-8233}"
 
@@ -29,9 +30,6 @@ else
     --db-filename "$DATA/temporal.db" \
     --sqlite-pragma journal_mode=WAL --sqlite-pragma synchronous=NORMAL \
     --ui-port "$UI_PORT" --log-level warn ${CODEC_ARGS[@]+"${CODEC_ARGS[@]}"} \
-    --search-attribute CaseStage=Keyword --search-attribute DebtorGrade=Keyword \
-    --search-attribute Region=Keyword --search-attribute PausedBy=KeywordList \
-    --search-attribute OutstandingAmount=Double --search-attribute DebtorId=Keyword \
     > "$DATA/temporal.log" 2>&1 &
   echo $! > "$DATA/temporal.pid"
   for _ in $(seq 1 120); do
@@ -41,6 +39,10 @@ else
   .venv/bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null \
     || { echo "Temporal did not start; see $DATA/temporal.log" >&2; exit 1; }
 fi
+
+# The cases' search attributes, from their one definition (workflows/search.py);
+# already registered ones are left as they are.
+"$PY" starter.py search-attributes
 
 if [ -n "${COLLECTIONS_PAYLOAD_KEYS:-}" ]; then
   if [ -f "$DATA/codec.pid" ] && kill -0 "$(cat "$DATA/codec.pid")" 2>/dev/null; then
@@ -77,10 +79,11 @@ Where to look:
   one case:            http://localhost:$UI_PORT/namespaces/default/workflows/case-ACC-1001
   open grade III cases: query  CaseStage != "closed" AND DebtorGrade = "III"
   cases at court:      query  CaseStage IN ("payment_order", "asset_preservation")
-  one case, readable:  .venv/bin/python starter.py show ACC-1001
-  one case as JSON:    .venv/bin/python starter.py status ACC-1001
-  filtered cases:      .venv/bin/python starter.py cases --paused any   (--stage, --grade, --region)
-  operator commands:   .venv/bin/python starter.py --help
+  one case, readable:  .venv/bin/collections show ACC-1001
+  one case as JSON:    .venv/bin/collections status ACC-1001
+  filtered cases:      .venv/bin/collections cases --paused any   (--stage, --grade, --region)
+  the settings:        .venv/bin/collections settings
+  operator commands:   .venv/bin/collections --help   (the same as: .venv/bin/python starter.py --help)
   the contact log:     collections.db, table contact_attempts (sqlite3 collections.db)
 Stop the server and worker with: make stop
 TXT
