@@ -53,6 +53,8 @@ def prog_name() -> str:
 
 def _usage_error(e: click_errors.ClickException) -> int:
     """A parser error: usage, one line saying what is wrong (with a suggestion), where help is."""
+    if isinstance(e, click_errors.NoArgsIsHelpError):
+        return e.exit_code  # the help is printed already
     message = e.format_message()
     if isinstance(e, click_errors.NoSuchOption) and e.possibilities:
         message = f"{e.message}. Did you mean {' or '.join(sorted(e.possibilities))}?"

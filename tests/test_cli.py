@@ -177,6 +177,7 @@ async def test_help_on_the_app_and_every_command(capsys):
     for name in ("ingest", "status", "show", "cases", "pay", "default", "dispute", "suspension", "plan", "emit",
                  "migrate", "search-attributes", "settings", "verify-evidence", "codec-server", "new-payload-key"):
         assert name in top, name
+    assert await main([]) == 2 and "Usage:" in capsys.readouterr().out  # no command: the help, exit 2
     paths = list(command_paths(get_command(app)))
     assert ("dispute", "open") in paths and ("plan", "accept") in paths
     for path in paths[1:]:
