@@ -220,6 +220,16 @@ async def test_a_bad_setting_is_one_line_and_exit_2(monkeypatch, capsys):
     assert await main(["recall", "--help"]) == 0  # help needs no settings
 
 
+def test_the_app_also_runs_standalone_under_typers_runner():
+    """Outside an event loop (``app()``, Typer's CliRunner) a command runs on a loop of its own."""
+    from typer.testing import CliRunner
+
+    done = CliRunner().invoke(app, ["recall", "ACC-1", "--dry-run", "--actor", "ops-li"])
+    assert done.exit_code == 0 and json.loads(done.output)["actor"] == "ops-li"
+    refused = CliRunner().invoke(app, ["pay", "ACC-1", "--amount", "-1", "--dry-run"])
+    assert refused.exit_code == 2 and "must not be negative" in refused.output
+
+
 def run_cli(*argv: str, env: dict | None = None, program: str = "starter.py", timeout: float = 60):
     """A real process: stdout and stderr are pipes, not terminals."""
     base = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "PY_COLORS", "NO_COLOR", "TERM")}
