@@ -42,6 +42,11 @@ class Session:
     def settings(self) -> Settings:
         return self.load()
 
+    @property
+    def loaded(self) -> Settings | None:
+        """The settings if they have been read (error messages name the Temporal address)."""
+        return self._settings
+
     async def client(self) -> Client:
         if self._client is None:
             self._client = await connect(self.settings)
@@ -64,7 +69,7 @@ def prog_of(ctx: typer.Context) -> str:
 def launch(ctx: typer.Context, work: Coroutine[Any, Any, int | None]) -> Any:
     """Hand a command's coroutine to the running loop, or run it here (see module doc)."""
     session = session_of(ctx)
-    guarded = errors.guarded(work, session._settings, prog_of(ctx))
+    guarded = errors.guarded(work, session.loaded, prog_of(ctx))
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -106,7 +106,8 @@ async def test_defaults_fill_event_id_time_actor_and_payment_id(capsys):
     (["pay", "ACC-1", "--amount", "10.005"], "fractions of a cent"),
     (["pay", "ACC-1", "--amount", "0.00"], "greater than zero"),
     (["pay", "ACC-1"], "Missing option '--amount'"),
-    (["suspend", "ACC-1", "--months", "25", "--reason", "x"], "invalid months: Input should be less than or equal to 24"),
+    (["suspend", "ACC-1", "--months", "25", "--reason", "x"],
+     "invalid months: Input should be less than or equal to 24"),
     (["suspend", "ACC-1", "--months", "0", "--reason", "x"], "invalid months: Input should be greater than or equal"),
     (["suspend", "ACC-1", "--months", "six", "--reason", "x"], "Invalid value for '--months'"),
     (["suspend", "ACC-1", "--months", "6", "--reason", " "], "invalid reason: must not be blank"),
@@ -282,8 +283,9 @@ def test_show_renders_a_full_case_and_a_bare_one():
     full = as_status({
         "account_id": "ACC-7", "case_id": "case-ACC-7", "debtor_id": "DEB-7", "stage": "payment_order",
         "grade": "II", "currency": "CNY", "amount_due": "1200.00", "outstanding": "900.00",
-        "paused_by": ["dispute"], "protections": [{"kind": "dispute", "ref": "ev-1", "since": "2026-11-24T02:00:00+00:00",
-                                                   "until": None, "reason": "amount wrong"}],
+        "paused_by": ["dispute"],
+        "protections": [{"kind": "dispute", "ref": "ev-1", "since": "2026-11-24T02:00:00+00:00", "until": None,
+                         "reason": "amount wrong"}],
         "next_action": "court_acceptance", "next_action_at": "2026-11-29T02:00:00+00:00", "closed_reason": None,
         "closed_detail": None, "limitation_expires_on": "2029-10-10", "promised_date": "2026-12-01",
         "timezone": "Asia/Shanghai", "ladder": [{"step": "voice_robot", "at": "2026-11-20T02:00:00+00:00",
@@ -451,7 +453,7 @@ async def test_cases_filters_open_cases_through_visibility_and_show_summarises_o
     point_cli_at(monkeypatch, env, db, task_queue)
     region, other = f"T-{uid()}", f"T-{uid()}"
     now = datetime.now(timezone.utc)
-    cases = {f"ACC-{uid()}": (region, "III"), f"ACC-{uid()}": (region, "II"), f"ACC-{uid()}": (other, "III")}
+    cases = {f"ACC-{uid()}": where for where in ((region, "III"), (region, "II"), (other, "III"))}
     lines = [json.dumps(default_event(a, occurred_at=now, region=r, grade=g, amount="20000.00" if g == "III"
                                       else "300.00")) for a, (r, g) in cases.items()]
     async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
