@@ -108,7 +108,7 @@ async def test_payment_after_the_voice_call_closes_paid_with_no_later_contact(en
         result = await handle.result()
         await env.sleep(timedelta(days=10))
     assert partial["outstanding"] == "500.00" and partial["closed_reason"] is None
-    assert result["closed_reason"] == "paid" and result["outstanding"] == "0.00"
+    assert result.closed_reason == "paid" and result.outstanding == "0.00"
     rows = await attempts(db, "A-PAYS")
     assert [r.step for r in rows] == ["voice_robot"]
     async with db.sessions() as s:
@@ -124,7 +124,7 @@ async def test_debtor_paying_during_the_human_call_closes_paid(env, db, task_que
     async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
         handle = await start_case(env, task_queue, event)
         result = await handle.result()
-    assert result["closed_reason"] == "paid"
+    assert result.closed_reason == "paid"
     assert [r.step for r in await attempts(db, "A-SIMPAY")] == ["voice_robot", "human_call"]
 
 
@@ -237,8 +237,8 @@ async def test_invalid_and_time_barred_debts_close_without_any_contact(env, db, 
     async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
         handle = await start_case(env, task_queue, event)
         result = await handle.result()
-    assert result["closed_reason"] == reason
-    assert result["stage"] == "closed"
+    assert result.closed_reason == reason
+    assert result.stage == "closed"
     assert await attempts(db) == []
     async with db.sessions() as s:
         case = await s.get(Case, "A-BAD")

@@ -13,8 +13,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.adapters import SimulatedCourt, simulated_adapters
 from activities.case_activities import CaseActivities
 from db.models import LegalAction, LegalStepRow
-from tests.helpers import advance_to_local, attempts, default_event, start_case, uid
-from tests.test_protections import signal
+from tests.helpers import advance_to_local, attempts, default_event, signal, start_case, uid
 from worker import build_worker
 from workflows import rules
 from workflows.model import LegalActionRequest

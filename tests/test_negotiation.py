@@ -9,8 +9,7 @@ from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 
 from db.models import InstallmentPlan
-from tests.helpers import advance_to_local, attempts, default_event, start_case
-from tests.test_protections import signal
+from tests.helpers import advance_to_local, attempts, default_event, signal, start_case
 from worker import build_worker
 from workflows import rules
 from workflows.model import PlanRequest
@@ -149,16 +148,17 @@ async def test_an_installment_due_while_protected_gets_its_grace_after_the_prote
 
 
 def test_the_grace_is_configured_by_environment(monkeypatch):
-    from intake.ingest import installment_grace_days
+    """The intake writes the settings' grace into each case's input (CaseInput.installment_grace_days)."""
+    from support.settings import SettingsError, load_settings
 
     monkeypatch.delenv("COLLECTIONS_INSTALLMENT_GRACE_DAYS", raising=False)
-    assert installment_grace_days() == 3
+    assert load_settings().installment_grace_days == 3
     monkeypatch.setenv("COLLECTIONS_INSTALLMENT_GRACE_DAYS", "7")
-    assert installment_grace_days() == 7
+    assert load_settings().installment_grace_days == 7
     for bad in ("-1", "40", "three"):
         monkeypatch.setenv("COLLECTIONS_INSTALLMENT_GRACE_DAYS", bad)
-        with pytest.raises(ValueError, match="COLLECTIONS_INSTALLMENT_GRACE_DAYS"):
-            installment_grace_days()
+        with pytest.raises(SettingsError, match="COLLECTIONS_INSTALLMENT_GRACE_DAYS"):
+            load_settings()
 
 
 async def test_a_bad_grace_setting_stops_ingest_before_anything_is_recorded(

@@ -11,16 +11,12 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from db.models import TeamSuspension
-from tests.helpers import uid, TrackingIngestor as Ingestor, advance_to_local, attempts, default_event, start_case
+from tests.helpers import advance_to_local, attempts, default_event, ingestor, signal, start_case, uid
 from worker import build_worker
 from workflows import rules
-from workflows.model import CaseEvent, SuspensionRequest, case_workflow_id
+from workflows.model import SuspensionRequest, case_workflow_id
 
 TZ = "Asia/Shanghai"
-
-
-async def signal(handle, env, kind: str, **data) -> None:
-    await handle.signal("event", CaseEvent(f"ev-{uid()}", kind, await env.get_current_time(), data))
 
 
 def contacts_between(rows, start: datetime, end: datetime):
@@ -55,7 +51,7 @@ async def test_an_upheld_dispute_closes_the_case(env, db, task_queue):
         await signal(handle, env, "dispute.opened", account_id="P-UPHELD", reason="paid already")
         await signal(handle, env, "dispute.resolved", account_id="P-UPHELD", upheld=True)
         result = await handle.result()
-    assert result["closed_reason"] == "dispute_upheld"
+    assert result.closed_reason == "dispute_upheld"
 
 
 async def test_suspension_update_refuses_bad_requests_and_changes_nothing(env, db, task_queue):
@@ -133,10 +129,10 @@ async def test_overlapping_protections_resume_only_when_both_are_released(env, d
 @pytest.fixture
 async def ingest(env, db, task_queue):
     async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
-        ingestor = Ingestor(env.client, db, task_queue, complaint_threshold=5)
+        ingest_events = ingestor(env, db, task_queue)  # the settings' complaint threshold: 5
 
         async def run(*events: dict):
-            report = await ingestor.ingest_lines([json.dumps(e) for e in events], source="test")
+            report = await ingest_events.ingest_lines([json.dumps(e) for e in events], source="test")
             assert report.rejected == 0, report.rejects
             return report
 

@@ -15,8 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from db.models import LegalStepRow
-from tests.helpers import advance_to_local, default_event, start_case
-from tests.test_protections import signal
+from tests.helpers import advance_to_local, default_event, signal, start_case
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,89 @@
+"""The ledger of the case workflow's ``workflow.patched`` ids.
+
+A case lives for months (years, in the legal branch), and Temporal replays
+its history against the code that runs now.  Every change to the commands
+the workflow issues (activities, timers, search-attribute upserts, markers,
+their order) is guarded by a patch id: ``workflow.patched(ID)`` is False
+while a history recorded by older code replays (the old path), True for new
+work, and it records a marker, so later replays take the new path too.
+
+Retiring a patch takes two releases:
+
+1. once no open run has history from before the patch's release, replace
+   ``workflow.patched(ID)`` by ``workflow.deprecate_patch(ID)``, delete the
+   old path, and delete the recorded histories of those releases from
+   ``tests/histories/`` (they can no longer replay);
+2. once no open run has history from a release that still called
+   ``patched(ID)``, delete the ``deprecate_patch`` call.
+
+"No open run has history from before release R": every case started before
+R was deployed has closed or continued as new since (a case continues as new
+when its history passes ``CaseInput.history_limit`` events). Ask the
+visibility store:
+``WorkflowType="DelinquentAccountWorkflow" AND ExecutionStatus="Running" AND StartTime < "<R's deployment>"``
+(a run started by continue-as-new has its own StartTime).
+
+The releases carry no tags; they are named by their commit.  ``v1`` is
+e0a2193 and before (recorded as ``tests/histories/v1-*.json``; the release
+``tests/test_upgrade.py`` runs), ``v2`` is 4666a17 and after
+(``tests/histories/v2-*.json``, recorded at 7987ddb).
+
+An id is never reused for another change, even after it is retired: a
+running history may still hold its marker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Patch:
+    id: str
+    release: str  # the commit that brought it
+    guards: str  # what the new path does; the old path is what histories before it did
+    deprecate_when: str
+
+
+LEGAL_BRANCH = "legal-branch-v1"
+INSTALLMENT_PLANS = "installment-plans-v1"
+EVENTS_BEAT_TIMERS = "events-beat-timers-v1"
+EARLY_REPLAN = "update-replans-before-awaiting-v1"
+LEGACY_LEGAL_WAIT = "legacy-legal-wait-v1"  # a family: one id per wake-up, see legacy_legal_wait()
+
+
+def legacy_legal_wait(wake: int) -> str:
+    """The id of the ``wake``-th wake-up (1, 2, ...) of a v1 case waiting in
+    ``legal_pending``.  One id per wake-up: the wake-ups already in a history
+    replay as they were (False, remembered), the first one under this code
+    continues the case as new, and the new run takes the legal branch."""
+    return f"{LEGACY_LEGAL_WAIT}-{wake}"
+
+
+_NO_V1_RUN = ("once no run started before 4666a17 (a v1 case) is open; with it go tests/histories/v1-*.json "
+              "and tests/test_upgrade.py")
+_NO_PRE_REVIEW_RUN = "once no run started before 7987ddb is open"
+
+LEDGER: tuple[Patch, ...] = (
+    Patch(LEGAL_BRANCH, "4666a17 (v2: installment plans and the legal branch)",
+          "after the legal notice's 15-day response window the case takes a legal track "
+          "(workflows/legal.py); v1 waited in legal_pending until the limitation period expired",
+          _NO_V1_RUN),
+    Patch(INSTALLMENT_PLANS, "4666a17 (v2)",
+          "a plan.accepted event starts an installment plan (or records why it is refused); "
+          "v1 noted the event and did nothing",
+          _NO_V1_RUN),
+    Patch(EVENTS_BEAT_TIMERS, "7987ddb (v2 review fixes)",
+          "when a timer fires in the same workflow task as an event or Update, the case re-plans "
+          "first; before, the timer won and the step (a call, a filing) went ahead",
+          _NO_PRE_REVIEW_RUN),
+    Patch(EARLY_REPLAN, "7987ddb (v2 review fixes)",
+          "the grant_suspension Update asks the case to re-plan before its first await, so no step "
+          "runs while its record is written; before, only after",
+          _NO_PRE_REVIEW_RUN),
+    Patch(legacy_legal_wait(1) + ", -2, ... (LEGACY_LEGAL_WAIT family)",
+          "ec6cee5 (a single unsuffixed id at 7987ddb, retired there: never reuse it)",
+          "a v1 case woken in legal_pending continues as new, and its new run takes the legal "
+          "branch; the wake-ups already in its history replay as they were",
+          _NO_V1_RUN),
+)
