@@ -15,7 +15,14 @@ from db import evidence
 from tests.helpers import advance_to_local, attempts, default_event, start_case
 from worker import build_worker
 from workflows import rules
+from workflows.case import DelinquentAccountWorkflow
 from workflows.model import CaseContactRules, CaseInput
+from workflows.status import CaseStatus, Grade, Stage
+
+# The status query's keys (SPEC §6; outside tooling reads them by name).
+STATUS_KEYS = ["account_id", "case_id", "debtor_id", "stage", "grade", "currency", "amount_due", "outstanding",
+               "paused_by", "protections", "next_action", "next_action_at", "closed_reason", "closed_detail",
+               "limitation_expires_on", "promised_date", "timezone", "ladder", "plan_offer", "plan", "legal"]
 
 # Stricter than the defaults: one connected call a day, contact only 09:00-21:00.
 STRICT = rules.ContactRules(max_connected_calls_per_debtor_per_day=1, quiet_start=time(21, 0), quiet_end=time(9, 0))
@@ -49,6 +56,7 @@ async def test_unresponsive_debtor_gets_voice_human_letter_on_days_0_3_7(env, db
         handle = await start_case(env, task_queue, event)
         await env.sleep(timedelta(days=9))
         status = await handle.query("status")
+        typed = await handle.query(DelinquentAccountWorkflow.status)
     rows = await attempts(db, "A-UNRESP")
     assert [(r.step, r.channel, r.outcome) for r in rows] == [
         ("voice_robot", "voice", "no_answer"),
@@ -66,6 +74,12 @@ async def test_unresponsive_debtor_gets_voice_human_letter_on_days_0_3_7(env, db
     assert status["limitation_expires_on"] == rules.limitation_expiry(rows[2].local_date).isoformat()
     # Two unanswered calls in a row: lost contact, grade III.
     assert status["grade"] == "III"
+    # Queried by name the answer is a JSON object with the fixed keys; through
+    # the typed handle, the same answer as a CaseStatus.
+    assert sorted(status) == sorted(STATUS_KEYS)
+    assert isinstance(typed, CaseStatus) and typed.stage is Stage.AWAITING_RESPONSE and typed.grade is Grade.III
+    assert [(e.step, e.outcome) for e in typed.ladder][2] == ("legal_notice", "delivered")
+    assert typed.next_action_at.isoformat() == status["next_action_at"]
 
 
 async def test_a_case_opened_in_quiet_hours_waits_until_0800_local(env, db, task_queue):

@@ -12,7 +12,9 @@ from db.models import InstallmentPlan
 from tests.helpers import advance_to_local, attempts, default_event, signal, start_case
 from worker import build_worker
 from workflows import rules
+from workflows.case import DelinquentAccountWorkflow
 from workflows.model import PlanRequest
+from workflows.status import PlanStatus
 
 TZ = "Asia/Shanghai"
 INCOME = {"monthly_disposable_income": "500.00"}
@@ -35,7 +37,7 @@ async def test_a_plan_paid_on_time_closes_the_case_paid_without_more_contact(env
         handle = await start_case(env, task_queue, event)
         await env.sleep(timedelta(hours=1))
         offered = await handle.query("status")
-        plan = await handle.execute_update("accept_plan", PlanRequest(3), result_type=dict)
+        plan = await handle.execute_update("accept_plan", PlanRequest(3), result_type=dict)  # by name: a dict
         during = await handle.query("status")
         for due in plan["schedule"]:
             await sleep_until_local(env, date.fromisoformat(due["due_on"]), time(9, 0))
@@ -68,15 +70,16 @@ async def test_a_missed_installment_breaks_the_plan_and_resumes_the_ladder(env, 
     async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
         handle = await start_case(env, task_queue, event, installment_grace_days=grace)
         await env.sleep(timedelta(hours=1))
-        plan = await handle.execute_update("accept_plan", PlanRequest(12), result_type=dict)
-        first = plan["schedule"][0]
-        await sleep_until_local(env, date.fromisoformat(first["due_on"]), time(9, 0))
+        plan = await handle.execute_update(DelinquentAccountWorkflow.accept_plan, PlanRequest(12))  # typed
+        first = plan.schedule[0]
+        await sleep_until_local(env, date.fromisoformat(first.due_on), time(9, 0))
         # a part payment is not the installment
         await signal(handle, env, "payment.received", account_id=account, payment_id="P-PART", amount="100.00")
         await env.sleep(timedelta(days=4, hours=12))
         done = await handle.query("status")
-    assert plan["periods"] == 7 and first["amount"] == "150.00"
-    due = date.fromisoformat(first["due_on"])
+    assert isinstance(plan, PlanStatus) and plan.status == "active" and not first.paid
+    assert plan.periods == 7 and first.amount == "150.00"
+    due = date.fromisoformat(first.due_on)
     human = [r for r in await attempts(db, account) if r.step == "human_call"]
     # the grace, then the ladder resumes where it stood: the human call, that morning
     assert [r.local_date for r in human] == [due + timedelta(days=call_days_after_due)]

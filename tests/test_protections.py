@@ -14,7 +14,9 @@ from db.models import TeamSuspension
 from tests.helpers import advance_to_local, attempts, default_event, ingestor, signal, start_case, uid
 from worker import build_worker
 from workflows import rules
+from workflows.case import DelinquentAccountWorkflow
 from workflows.model import SuspensionRequest, case_workflow_id
+from workflows.status import PauseKind, SuspensionGranted
 
 TZ = "Asia/Shanghai"
 
@@ -65,16 +67,16 @@ async def test_suspension_update_refuses_bad_requests_and_changes_nothing(env, d
                 await handle.execute_update("grant_suspension", SuspensionRequest(months, "hardship"))
             assert message in str(refused.value.cause)
         assert await handle.query("status") == before
-        granted = await handle.execute_update("grant_suspension", SuspensionRequest(2, "hardship"), result_type=dict)
+        granted = await handle.execute_update(DelinquentAccountWorkflow.grant_suspension,
+                                              SuspensionRequest(2, "hardship"))
         granted_at = await env.get_current_time()
         await env.sleep(timedelta(days=40))
         during = await handle.query("status")
         revoked_at = await env.get_current_time()
         await signal(handle, env, "suspension.revoked", account_id="P-SUSP")
         await env.sleep(timedelta(days=4))
-    assert granted["paused_by"] == ["suspension"]
-    assert granted["until"] == rules.local_instant(
-        rules.add_months(rules.local_date(granted_at, TZ), 2), time(0, 0), TZ).isoformat()
+    assert isinstance(granted, SuspensionGranted) and granted.paused_by == [PauseKind.SUSPENSION]
+    assert granted.until == rules.local_instant(rules.add_months(rules.local_date(granted_at, TZ), 2), time(0, 0), TZ)
     assert during["paused_by"] == ["suspension"]
     rows = await attempts(db, "P-SUSP")
     assert contacts_between(rows, granted_at, revoked_at) == []

@@ -11,6 +11,7 @@ from datetime import datetime, time
 from typing import Any
 
 from workflows import rules
+from workflows.status import ClosedReason, Grade, PauseKind, Stage
 
 WORKFLOW_TYPE = "DelinquentAccountWorkflow"
 DEFAULT_TASK_QUEUE = "collections"
@@ -72,7 +73,7 @@ class LadderRecord:
 class Pause:
     """One active protection; ``until`` None = until released by an event."""
 
-    kind: str  # disaster_grace | suspension | dispute | team_suspended
+    kind: PauseKind  # disaster_grace | suspension | dispute | team_suspended (a str is accepted)
     ref: str  # what it belongs to: a region, a team, an event id
     since: datetime
     until: datetime | None = None
@@ -122,11 +123,11 @@ class LegalState:
 class CaseState:
     """Everything a case needs to resume, carried across continue-as-new."""
 
-    stage: str = "verifying"
-    grade: str = "II"
+    stage: Stage = Stage.VERIFYING
+    grade: Grade = Grade.II
     outstanding: str = "0"
     limitation_expires_on: str = ""
-    closed_reason: str | None = None
+    closed_reason: ClosedReason | None = None
     closed_detail: str | None = None
     next_step: int = 0
     attempt_no: int = 0

@@ -17,7 +17,6 @@ from workflows import negotiation, protections, rules
 from workflows.model import CaseState, DefaultEvent
 from workflows.status import (
     CaseStatus,
-    Grade,
     LadderEntry,
     LegalStatus,
     LegalStepStatus,
@@ -25,7 +24,6 @@ from workflows.status import (
     PlanStatus,
     ProtectionStatus,
     ScheduledInstallment,
-    Stage,
 )
 
 # What ``next_action`` means, for people reading the UI's current details.
@@ -62,7 +60,7 @@ def case_status(ev: DefaultEvent, s: CaseState, showing: Showing, case_id: str) 
     offer = negotiation.plan_offer(s, ev.debtor)
     return CaseStatus(
         account_id=ev.account_id, case_id=case_id, debtor_id=ev.debtor.debtor_id,
-        stage=Stage(s.stage), grade=Grade(s.grade), currency=ev.currency, amount_due=ev.amount_due,
+        stage=s.stage, grade=s.grade, currency=ev.currency, amount_due=ev.amount_due,
         outstanding=s.outstanding, paused_by=protections.paused_by(s, showing.quiet_hours),
         protections=[ProtectionStatus(p.kind, p.ref, p.since, p.until, p.reason) for p in s.pauses],
         next_action=showing.next_action, next_action_at=showing.next_action_at,
