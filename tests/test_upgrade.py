@@ -69,3 +69,30 @@ async def test_a_case_left_waiting_by_the_release_before_the_legal_branch_takes_
     async with Database(sqlite_url) as db, db.sessions() as s:
         steps = (await s.scalars(select(LegalStepRow.step).where(LegalStepRow.account_id == "U-OLD"))).all()
     assert "enforcement" in steps
+
+
+def test_every_patch_id_comes_from_the_ledger_and_every_ledger_id_is_used():
+    """workflow.patched takes only ids named in workflows/patches.py, and the
+    ledger lists each of them with its release and when it may go."""
+    import ast
+
+    from workflows import patches
+
+    calls = []
+    for path in sorted((ROOT / "workflows").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ("patched", "deprecate_patch"):
+                calls.append((path.name, ast.unparse(node.args[0])))
+    assert calls, "no workflow.patched call found"
+    stray = [c for c in calls if not c[1].startswith("patches.")]
+    assert not stray, f"patch ids must be named in workflows/patches.py: {stray}"
+    used = {arg.split("(")[0].removeprefix("patches.") for _, arg in calls}
+    assert used == {"LEGAL_BRANCH", "INSTALLMENT_PLANS", "EVENTS_BEAT_TIMERS", "EARLY_REPLAN", "legacy_legal_wait"}
+    ids = [getattr(patches, name) for name in sorted(used - {"legacy_legal_wait"})]
+    listed = " ".join(p.id for p in patches.LEDGER)
+    assert all(i in listed for i in ids) and patches.legacy_legal_wait(1) in listed
+    assert all(p.release and p.guards and p.deprecate_when for p in patches.LEDGER)
+    # the ids themselves never change: running histories hold their markers
+    assert ids == ["update-replans-before-awaiting-v1", "events-beat-timers-v1", "installment-plans-v1",
+                   "legal-branch-v1"]
+    assert patches.legacy_legal_wait(2) == "legacy-legal-wait-v1-2"
