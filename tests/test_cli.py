@@ -415,12 +415,16 @@ async def test_cli_ingest_progress_only_when_asked(env, db, task_queue, tmp_path
         as_json = json.loads(capsys.readouterr().out)
         assert await main(["ingest", str(tmp_path / "missing.jsonl")]) == 2
         missing = capsys.readouterr().err
+        monkeypatch.setattr(sys, "stdin", io.StringIO(path.read_text()))
+        assert await main(["ingest", "-", "--json"]) == 0
+        from_stdin = json.loads(capsys.readouterr().out)
     assert quiet.err == ""
     assert quiet.out.startswith("accepted 3, duplicate 0, rejected 0 in ") and "events/s)" in quiet.out
     assert "ingest" in shown.err and "3/3" in shown.err and "events/s" in shown.err and ANSI not in shown.err
     assert shown.out.startswith("accepted 0, duplicate 3, rejected 0 in ")
     assert as_json["duplicate"] == 3 and "events_per_second" in as_json and "seconds" in as_json
     assert "no such file" in missing
+    assert from_stdin["duplicate"] == 3 and from_stdin["rejected"] == 0
 
 
 async def test_search_attributes_are_registered_idempotently_on_the_test_server(env, monkeypatch, capsys):
