@@ -11,7 +11,6 @@ import dataclasses
 import signal
 
 from temporalio.client import Client
-from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 

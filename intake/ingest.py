@@ -9,7 +9,7 @@ file, and never reaches a workflow.  The row is written before dispatch and
 marked after, so an ingest that dies half-way can simply be run again.
 
 Lines are dispatched concurrently with bounded parallelism; a progress
-callback sees the counts after every line (``ProgressBar`` draws them), and
+callback sees the counts after every line (the CLI draws a progress bar), and
 the report carries the elapsed time and throughput.
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -105,64 +104,6 @@ def _seconds(s: float) -> str:
 
 def _rate(r: float) -> str:
     return f"{r:.1f}" if r < 10 else f"{r:.0f}"
-
-
-class ProgressBar:
-    """Draws ingest progress and throughput on a stream (stderr).
-
-    On a terminal the bar is redrawn in place at most ``per_second`` times a
-    second; on anything else (``--progress`` into a log file) a plain line is
-    written at most every ``line_every`` seconds.  ``total`` may be unknown
-    (stdin): then counts and rate are shown without a bar.
-    """
-
-    def __init__(self, stream, total: int | None = None, *, width: int = 28, per_second: float = 10.0,
-                 line_every: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.stream = stream
-        self.total = total
-        self.width = width
-        self.clock = clock
-        self.started = clock()
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.interval = 1.0 / per_second if self.tty else line_every
-        self.last = -math.inf
-        self.drawn = False
-
-    def render(self, report: IngestReport, now: float | None = None) -> str:
-        now = self.clock() if now is None else now
-        elapsed = max(now - self.started, 1e-9)
-        done = report.processed
-        rate = done / elapsed
-        counts = f"accepted {report.accepted}  duplicate {report.duplicate}  rejected {report.rejected}"
-        speed = f"{_rate(rate)} events/s"
-        if self.total:
-            frac = min(done / self.total, 1.0)
-            filled = int(frac * self.width)
-            bar = "#" * filled + "-" * (self.width - filled)
-            eta = f"  ETA {_seconds((self.total - done) / rate)}" if 0 < done < self.total and rate > 0 else ""
-            return f"ingest [{bar}] {done}/{self.total} {frac:4.0%}  {counts}  {speed}{eta}"
-        return f"ingest {done} events  {counts}  {speed}"
-
-    def __call__(self, report: IngestReport) -> None:
-        now = self.clock()
-        if now - self.last < self.interval:
-            return
-        self.last = now
-        self._write(self.render(report, now))
-
-    def close(self, report: IngestReport) -> None:
-        self._write(self.render(report))
-        if self.tty:
-            self.stream.write("\n")
-        self.stream.flush()
-
-    def _write(self, text: str) -> None:
-        if self.tty:
-            self.stream.write("\r" + text + "\x1b[K")
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-        self.drawn = True
 
 
 def _order_key(line: str, line_no: int) -> str | None:
