@@ -40,33 +40,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows import patches, presentation, protections, rules
     from workflows.legal import LegalTrack
     from workflows.model import (
-        CaseEvent,
-        CaseInput,
-        CaseSnapshot,
-        CaseState,
-        ContactRequest,
-        ContactResult,
-        EvidenceRequest,
-        LadderRecord,
-        OpenCaseRequest,
-        PaymentRecord,
-        PlanRequest,
-        SkipTraceRequest,
-        SuspensionRequest,
+        CaseEvent, CaseInput, CaseSnapshot, CaseState, ContactRequest, ContactResult, EvidenceRequest, LadderRecord,
+        OpenCaseRequest, PaymentRecord, PlanRequest, SkipTraceRequest, SuspensionRequest,
     )
     from workflows.negotiation import Negotiation, plan_refusal, plan_running
     from workflows.options import CONTACT_ACTIVITY, DB_ACTIVITY
     from workflows.presentation import Showing
     from workflows.search import search_attribute_updates
     from workflows.status import (
-        CaseStatus,
-        ClosedReason,
-        Grade,
-        Outcome,
-        PauseKind,
-        PlanStatus,
-        Stage,
-        SuspensionGranted,
+        CaseStatus, ClosedReason, Grade, Outcome, PauseKind, PlanStatus, Stage, SuspensionGranted,
     )
 
 SEEN_EVENT_IDS_KEPT = 500
@@ -94,6 +76,9 @@ class DelinquentAccountWorkflow:
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseStatus:
+        """Open the case, then take it a step at a time — the events that came
+        first, then the next step — until it closes; a long history goes on
+        in a new run.  The result is the closed case's status."""
         if self.s.stage == Stage.VERIFYING:
             await self._open_case()
         while self.s.closed_reason is None:

@@ -107,12 +107,10 @@ class LegalTrack:
     async def _apply_for_payment_order(self, legal: LegalState) -> None:
         if self.must_wait():
             return
-        filed = await self._file(legal, "payment_order", "applied", "apply for a payment order")
-        legal.application_ref, legal.applied_at = filed.ref, filed.filed_at
-        legal.deadline = filed.filed_at + timedelta(days=self.clocks.acceptance_days)
-        await self.case.set_stage(Stage.PAYMENT_ORDER, "court_acceptance", legal.deadline)
-        await self.case.record(
-            f"payment order applied for ({filed.ref}); court decides by {self._local(legal.deadline)}")
+        filed = await self._apply(legal, "payment_order", "apply for a payment order")
+        await self._start_clock(legal, Stage.PAYMENT_ORDER, "court_acceptance",
+                                filed.filed_at + timedelta(days=self.clocks.acceptance_days),
+                                f"payment order applied for ({filed.ref}); court decides by")
 
     async def _read_payment_order_docket(self, legal: LegalState) -> None:
         c, now = self.clocks, workflow.now()
@@ -122,16 +120,15 @@ class LegalTrack:
             await self.case.close(REFERRED, "the court rejected the payment order application")
         elif legal.status == "applied" and docket.accepted_at:
             await self._court_event(legal, "accepted", docket.accepted_at, "court accepted the application")
-            legal.deadline = docket.accepted_at + timedelta(days=c.order_days)
-            await self.case.set_stage(Stage.PAYMENT_ORDER, "payment_order_issued", legal.deadline)
-            await self.case.record(f"payment order accepted; order due by {self._local(legal.deadline)}")
+            await self._start_clock(legal, Stage.PAYMENT_ORDER, "payment_order_issued",
+                                    docket.accepted_at + timedelta(days=c.order_days),
+                                    "payment order accepted; order due by")
         elif legal.status == "accepted" and docket.order_served_at:
             await self._court_event(legal, "order_served", docket.order_served_at,
                                     "payment order issued and served on the debtor")
-            legal.deadline = docket.order_served_at + timedelta(days=c.objection_days)
-            await self.case.set_stage(Stage.PAYMENT_ORDER, "objection_window_ends", legal.deadline)
-            await self.case.record(
-                f"payment order served; debtor may pay or object until {self._local(legal.deadline)}")
+            await self._start_clock(legal, Stage.PAYMENT_ORDER, "objection_window_ends",
+                                    docket.order_served_at + timedelta(days=c.objection_days),
+                                    "payment order served; debtor may pay or object until")
         else:
             what, days = (("acceptance decision", c.acceptance_days) if legal.status == "applied"
                           else ("payment order", c.order_days))
@@ -177,12 +174,10 @@ class LegalTrack:
             await self._file_suit(legal)
 
     async def _apply_for_preservation(self, legal: LegalState) -> None:
-        filed = await self._file(legal, "preservation", "applied", "apply for pre-suit asset preservation")
-        legal.application_ref, legal.applied_at = filed.ref, filed.filed_at
-        legal.deadline = filed.filed_at + timedelta(hours=self.clocks.preservation_sla_hours)
-        await self.case.set_stage(Stage.ASSET_PRESERVATION, "preservation_ruling", legal.deadline)
-        await self.case.record(
-            f"asset preservation applied for ({filed.ref}); ruling due by {self._local(legal.deadline)}")
+        filed = await self._apply(legal, "preservation", "apply for pre-suit asset preservation")
+        await self._start_clock(legal, Stage.ASSET_PRESERVATION, "preservation_ruling",
+                                filed.filed_at + timedelta(hours=self.clocks.preservation_sla_hours),
+                                f"asset preservation applied for ({filed.ref}); ruling due by")
 
     async def _read_preservation_ruling(self, legal: LegalState) -> None:
         c, now = self.clocks, workflow.now()
@@ -267,10 +262,24 @@ class LegalTrack:
     async def _preservation_granted(self, legal: LegalState, granted_at: datetime, note: str) -> None:
         """The ruling came: the 30 days to file the suit start at the grant."""
         await self._court_event(legal, "granted", granted_at, "court granted the preservation")
-        legal.deadline = granted_at + timedelta(days=self.clocks.suit_days)
-        if not self.s.pauses:
-            await self.case.set_stage(Stage.ASSET_PRESERVATION, "file_suit", legal.deadline)
-        await self.case.record(f"{note}; suit to be filed by {self._local(legal.deadline)}")
+        await self._start_clock(legal, Stage.ASSET_PRESERVATION, "file_suit",
+                                granted_at + timedelta(days=self.clocks.suit_days), f"{note}; suit to be filed by",
+                                shown=not self.s.pauses)  # a protected case shows what holds it
+
+    async def _start_clock(self, legal: LegalState, stage: Stage, action: str, deadline: datetime, note: str, *,
+                           shown: bool = True) -> None:
+        """A statutory clock starts: the case shows it as what it waits for
+        (unless ``shown`` is False) and records ``note`` with the deadline."""
+        legal.deadline = deadline
+        if shown:
+            await self.case.set_stage(stage, action, deadline)
+        await self.case.record(f"{note} {self._local(deadline)}")
+
+    async def _apply(self, legal: LegalState, kind: str, summary: str) -> LegalFilingResult:
+        """File an application with the court; its clocks run from the filing."""
+        filed = await self._file(legal, kind, "applied", summary)
+        legal.application_ref, legal.applied_at = filed.ref, filed.filed_at
+        return filed
 
     async def _file(self, legal: LegalState, kind: str, status_after: str, summary: str) -> LegalFilingResult:
         case = self.case
