@@ -220,6 +220,27 @@ async def test_a_case_plans_its_contact_window_with_the_rules_in_its_input(env, 
     assert len(rows) == 1 and rows[0].local_time.startswith("09:00")
 
 
+async def test_the_case_keeps_its_contact_rules_across_continue_as_new(env, db, task_queue):
+    tz = "Asia/Shanghai"
+    start = await advance_to_local(env, tz, time(10, 0))
+    event = default_event("A-CANRULES", occurred_at=start, simulation={"answers": True, "promises_in_days": 1})
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url, contact_rules=STRICT):
+        handle = await start_case(env, task_queue, event, history_limit=25, contact_rules=STRICT)
+        first = env.client.get_workflow_handle(handle.id, run_id=(await handle.describe()).run_id)
+        await env.sleep(timedelta(days=12))
+        latest = env.client.get_workflow_handle(handle.id)
+        runs = {(await first.describe()).run_id, (await latest.describe()).run_id}
+        outcomes = await contact_outcomes(first) + await contact_outcomes(latest)
+        started = (await latest.fetch_history()).events[0].workflow_execution_started_event_attributes
+    [carried] = env.client.data_converter.payload_converter.from_payloads(started.input.payloads, [CaseInput])
+    assert len(runs) == 2  # the case continued as new ...
+    assert carried.contact_rules == CaseContactRules.of(STRICT)  # ... with its rules
+    rows = await attempts(db, "A-CANRULES")
+    assert [r.step for r in rows] == ["voice_robot", "human_call", "legal_notice"]
+    assert_inside_contact_hours(rows, STRICT)
+    assert "quiet_hours" not in outcomes
+
+
 def test_contact_rules_cross_the_payload_converter_and_default_when_absent():
     converter = DataConverter.default.payload_converter
     [wire] = converter.from_payloads(converter.to_payloads([CaseContactRules.of(STRICT)]), [CaseContactRules])

@@ -172,14 +172,15 @@ class CaseContactRules:
         return cls(**{f.name: _to_wire(getattr(r, f.name)) for f in fields(r)})
 
     def to_rules(self) -> rules.ContactRules:
-        return rules.ContactRules(**{
-            f.name: time.fromisoformat(v) if isinstance(getattr(_RULES, f.name), time) else v
-            for f in fields(self) for v in [getattr(self, f.name)]
-        })
+        return rules.ContactRules(**{f.name: _from_wire(f.name, getattr(self, f.name)) for f in fields(self)})
 
 
 def _to_wire(value: Any) -> Any:
     return value.isoformat() if isinstance(value, time) else value
+
+
+def _from_wire(name: str, value: Any) -> Any:
+    return time.fromisoformat(value) if isinstance(getattr(_RULES, name), time) else value
 
 
 @dataclass
