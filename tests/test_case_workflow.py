@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -14,9 +14,9 @@ from db.models import Case, CaseHistory, EvidenceEntry, Payment
 from db import evidence
 from tests.helpers import advance_to_local, attempts, default_event, start_case
 from worker import build_worker
-from workflows import rules
+from workflows import presentation, rules
 from workflows.case import DelinquentAccountWorkflow
-from workflows.model import CaseContactRules, CaseInput
+from workflows.model import CaseContactRules, CaseInput, CaseState, Debtor, DefaultEvent, Installment, PlanState
 from workflows.status import CaseStatus, Grade, Stage
 
 # The status query's keys (SPEC §6; outside tooling reads them by name).
@@ -293,3 +293,23 @@ async def test_every_stage_change_is_in_the_case_history(env, db, task_queue):
                                  .order_by(CaseHistory.revision))).all()
     assert notes[0] == "case opened"
     assert notes[-1].startswith("closed paid")
+
+
+def test_status_details_and_search_attributes_are_functions_of_the_state():
+    at = datetime(2027, 3, 1, 2, 0, tzinfo=timezone.utc)
+    ev = DefaultEvent("e-1", at, "A-PURE", "900.00", "CNY", "2027-01-01", "K-1", Debtor("D-PURE", "+86 1", region="CN-GD"))
+    s = CaseState(stage=Stage.INSTALLMENT, grade=Grade.I, outstanding="600.00", limitation_expires_on="2030-03-01")
+    s.plan = PlanState(3, "300.00", at, [Installment(f"2027-0{m}-01", "300.00") for m in (4, 5, 6)], paid="300.00")
+    showing = presentation.Showing("installment_2", at + timedelta(days=33))
+    status = presentation.case_status(ev, s, showing, "case-A-PURE")
+    assert [i.paid for i in status.plan.schedule] == [True, False, False]
+    assert status.plan_offer is None  # no offer while a plan runs
+    assert status.paused_by == [] and status.next_action_at == at + timedelta(days=33)
+    details = presentation.current_details(ev, s, showing)
+    assert ("**Waiting for:** installment 2/3 (300.00 CNY, due 2027-05-01); missed if unpaid "
+            "at 2027-04-03 10:00 Asia/Shanghai") in details
+    assert "**Installment plan:** active, 3 x 300.00 CNY, paid 300.00" in details
+    assert presentation.search_attributes(ev, s, presentation.Showing(quiet_hours=True)) == {
+        "CaseStage": "installment", "DebtorGrade": "I", "Region": "CN-GD", "PausedBy": ["quiet_hours"],
+        "OutstandingAmount": "600.00", "DebtorId": "D-PURE"}
+    assert presentation.next_action_label(ev, s, "objection_window_ends").startswith("debtor to pay or object")

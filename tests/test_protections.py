@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -13,9 +13,9 @@ from temporalio.service import RPCError
 from db.models import TeamSuspension
 from tests.helpers import advance_to_local, attempts, default_event, ingestor, signal, start_case, uid
 from worker import build_worker
-from workflows import rules
+from workflows import protections, rules
 from workflows.case import DelinquentAccountWorkflow
-from workflows.model import SuspensionRequest, case_workflow_id
+from workflows.model import CaseEvent, CaseState, Pause, SuspensionRequest, case_workflow_id
 from workflows.status import PauseKind, SuspensionGranted
 
 TZ = "Asia/Shanghai"
@@ -218,3 +218,22 @@ async def test_a_dialect_teams_suspension_pauses_its_older_debtors_cases(ingest,
     other = await env.client.get_workflow_handle(case_workflow_id(young)).query("status")
     assert paused["paused_by"] == ["team_suspended"]
     assert other["paused_by"] == []
+
+
+def test_pauses_stack_and_the_ladder_clock_stands_still_only_while_any_holds():
+    t0 = datetime(2027, 1, 10, tzinfo=timezone.utc)
+    s = CaseState(limitation_expires_on="2027-03-01")
+    protections.add_pause(s, Pause(PauseKind.DISPUTE, "dispute", t0), t0, TZ)
+    suspension = protections.suspension(2, "", t0 + timedelta(days=1), TZ)
+    protections.add_pause(s, suspension, t0 + timedelta(days=1), TZ)
+    assert protections.paused_by(s, quiet_hours=True) == ["quiet_hours", "suspension", "dispute"]
+    assert protections.earliest_end(s) == suspension.until
+    resolved = CaseEvent("e-1", "dispute.resolved", t0, {"upheld": False})
+    assert protections.apply_event(s, resolved, t0 + timedelta(days=3), TZ) == "dispute rejected: resumed"
+    assert s.paused_seconds == 0 and s.paused_since == t0  # the suspension still holds
+    assert protections.release_expired(s, suspension.until) and s.pauses == []
+    assert s.paused_seconds == (suspension.until - t0).total_seconds() and s.resumed_at == suspension.until
+    # a disaster in the limitation period's last 6 months suspends it for its overlap
+    disaster = CaseEvent("e-2", "disaster.declared", t0, {"region": "CN-GD", "until": "2027-02-09T00:00:00+00:00"})
+    assert protections.apply_event(s, disaster, t0, TZ) == "disaster grace in CN-GD until 2027-02-09"
+    assert s.limitation_expires_on == "2027-03-31"
