@@ -286,7 +286,8 @@ async def test_invalid_and_time_barred_debts_close_without_any_contact(env, db, 
 async def test_every_stage_change_is_in_the_case_history(env, db, task_queue):
     start = await advance_to_local(env, "Asia/Shanghai", time(9, 0))
     async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
-        handle = await start_case(env, task_queue, default_event("A-HIST", occurred_at=start, simulation={"pays_after": "voice"}))
+        handle = await start_case(env, task_queue, default_event("A-HIST", occurred_at=start,
+                                                                  simulation={"pays_after": "voice"}))
         await handle.result()
     async with db.sessions() as s:
         notes = (await s.scalars(select(CaseHistory.note).where(CaseHistory.account_id == "A-HIST")
@@ -297,7 +298,8 @@ async def test_every_stage_change_is_in_the_case_history(env, db, task_queue):
 
 def test_status_details_and_search_attributes_are_functions_of_the_state():
     at = datetime(2027, 3, 1, 2, 0, tzinfo=timezone.utc)
-    ev = DefaultEvent("e-1", at, "A-PURE", "900.00", "CNY", "2027-01-01", "K-1", Debtor("D-PURE", "+86 1", region="CN-GD"))
+    debtor = Debtor("D-PURE", "+86 1", region="CN-GD")
+    ev = DefaultEvent("e-1", at, "A-PURE", "900.00", "CNY", "2027-01-01", "K-1", debtor)
     s = CaseState(stage=Stage.INSTALLMENT, grade=Grade.I, outstanding="600.00", limitation_expires_on="2030-03-01")
     s.plan = PlanState(3, "300.00", at, [Installment(f"2027-0{m}-01", "300.00") for m in (4, 5, 6)], paid="300.00")
     showing = presentation.Showing("installment_2", at + timedelta(days=33))
