@@ -14,7 +14,7 @@ from cli.errors import FAILED, OK, UsageError
 from cli.session import launch, session_of
 from db import evidence
 from db.migrate import upgrade
-from support.codec import codec_from_settings, make_codec_server, new_key_spec, parse_keys
+from support.codec import codec_from_settings, make_codec_server, new_codec_token, new_key_spec, parse_keys
 from support.logs import configure_logging
 from support.temporal import register_search_attributes
 from workflows.search import DEFINITIONS
@@ -106,8 +106,9 @@ def codec_server(
 ) -> Any:
     """Serve the payload codec to the Web UI, so it can show encrypted cases.
 
-    Temporal's remote codec protocol; needs COLLECTIONS_PAYLOAD_KEYS. Start the UI with --ui-codec-endpoint
-    http://HOST:PORT. Anyone who can reach it can read debtors' data: bind it where only authorised staff can.
+    Temporal's remote codec protocol; needs COLLECTIONS_PAYLOAD_KEYS. Every request needs the token
+    (COLLECTIONS_CODEC_TOKEN, else a new one printed at start): start the UI with --ui-codec-endpoint
+    http://HOST:PORT/TOKEN. Bind it where only authorised staff can reach it.
     """
     async def work() -> int:
         codec = codec_from_settings(session_of(ctx).settings)
@@ -116,8 +117,11 @@ def codec_server(
                              "(collections new-payload-key makes one)")
         configure_logging(session_of(ctx).settings.log_level or "INFO")  # one line per request: who asked
         origins = allow_origin or ["http://localhost:8233", "http://127.0.0.1:8233"]
-        server = make_codec_server(codec, host, port, origins)
-        render.say(f"codec server on http://{host}:{port} for {', '.join(origins)}")
+        secret = session_of(ctx).settings.codec_token
+        token = secret.get_secret_value() if secret else new_codec_token()
+        server = make_codec_server(codec, host, port, origins, token=token)
+        render.say(f"codec server for {', '.join(origins)}; give the Web UI the codec endpoint "
+                   f"http://{host}:{port}/{token}")
         try:
             await asyncio.to_thread(server.serve_forever)
         finally:

@@ -12,12 +12,18 @@ mkdir -p "$DATA"
 export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-localhost:7233}"
 UI_PORT="${UI_PORT:-8233}"
 
-# With COLLECTIONS_PAYLOAD_KEYS set, every payload is encrypted (activities/codec.py)
-# and the Web UI reads cases through the codec server started here.
+# With COLLECTIONS_PAYLOAD_KEYS set, every payload is encrypted (support/codec.py)
+# and the Web UI reads cases through the codec server started here, which
+# answers only requests carrying its token (kept in .data/codec.token).
 CODEC_PORT="${CODEC_PORT:-8081}"
 CODEC_ARGS=()
 if [ -n "${COLLECTIONS_PAYLOAD_KEYS:-}" ]; then
-  CODEC_ARGS=(--ui-codec-endpoint "http://localhost:$CODEC_PORT")
+  if [ -z "${COLLECTIONS_CODEC_TOKEN:-}" ]; then
+    [ -s "$DATA/codec.token" ] || "$PY" -c "import secrets; print(secrets.token_urlsafe(24))" > "$DATA/codec.token"
+    COLLECTIONS_CODEC_TOKEN="$(cat "$DATA/codec.token")"
+  fi
+  export COLLECTIONS_CODEC_TOKEN
+  CODEC_ARGS=(--ui-codec-endpoint "http://localhost:$CODEC_PORT/$COLLECTIONS_CODEC_TOKEN")
 fi
 
 port_open() { "$PY" -c "import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(s.connect_ex(('127.0.0.1', $1)))"; }

@@ -24,7 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import json
+import secrets
+import sys
+import threading
 import os
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -131,22 +135,67 @@ def data_converter(settings: Settings) -> DataConverter:
 
 
 MAX_BODY = 8 * 1024 * 1024  # the UI sends a page of payloads at a time
+REQUEST_TIMEOUT_SECONDS = 10  # a stalled upload gives its thread back
+MAX_CONCURRENT_REQUESTS = 16
 
 
 class CodecServer(ThreadingHTTPServer):
     """Temporal's remote codec protocol for the Web UI: ``POST /decode`` and
     ``POST /encode`` with ``{"payloads": [...]}`` in protobuf JSON, and CORS
-    preflights for the UI's origins."""
+    preflights for the UI's origins.
 
-    def __init__(self, codec: EncryptionCodec, host: str, port: int, allow_origins: Sequence[str]) -> None:
+    Every request must carry the server's token: as the first path segment
+    (``http://host:port/TOKEN`` is the endpoint to give the UI, which adds
+    ``/decode``) or as ``Authorization: Bearer TOKEN``.  Requests are bounded
+    in size, time and number at once; errors are JSON log lines, never
+    tracebacks."""
+
+    daemon_threads = True
+
+    def __init__(self, codec: EncryptionCodec, host: str, port: int, allow_origins: Sequence[str], token: str,
+                 *, max_concurrent: int = MAX_CONCURRENT_REQUESTS,
+                 request_timeout: float = REQUEST_TIMEOUT_SECONDS) -> None:
+        if len(token) < 16:
+            raise PayloadKeyError("the codec server's token must be at least 16 characters")
         super().__init__((host, port), _CodecHandler)
         self.codec = codec
+        self.token = token
         self.origins = set(allow_origins)
         self.local_names = {f"{n}:{self.server_address[1]}" for n in (host, "localhost", "127.0.0.1", "[::1]")}
+        self.slots = threading.BoundedSemaphore(max_concurrent)
+        self.request_timeout = request_timeout
+        self.log = get_logger(component="codec-server")
+
+    def process_request(self, request, client_address) -> None:
+        if not self.slots.acquire(blocking=False):  # full: refuse at once rather than queue threads
+            self.log.warning("codec request refused: too many at once", client=client_address[0])
+            try:
+                request.settimeout(0.2)
+                request.recv(MAX_BODY)  # what has arrived, so closing does not reset the connection
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            finally:
+                self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request, client_address) -> None:  # a dropped connection: one line, no traceback
+        self.log.warning("codec request failed", client=client_address[0], error=repr(sys.exc_info()[1]))
 
 
 class _CodecHandler(BaseHTTPRequestHandler):
     server: CodecServer
+
+    def setup(self) -> None:
+        self.timeout = self.server.request_timeout  # a stalled upload gives its thread back
+        super().setup()
 
     def _cors(self) -> None:
         origin = self.headers.get("Origin")
@@ -155,13 +204,16 @@ class _CodecHandler(BaseHTTPRequestHandler):
             self.send_header("Access-Control-Allow-Credentials", "true")
             self.send_header("Vary", "Origin")
 
-    def _reply(self, code: int, body: bytes, content_type: str) -> None:
+    def _reply(self, code: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(code)
         self._cors()
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _error(self, code: int, message: str) -> None:
+        self._reply(code, json.dumps({"error": message}).encode())
 
     def do_OPTIONS(self) -> None:  # noqa: N802 - http.server's naming
         self.send_response(204)
@@ -172,13 +224,22 @@ class _CodecHandler(BaseHTTPRequestHandler):
         self.send_header("Access-Control-Allow-Headers", asked or "Content-Type, X-Namespace, Authorization")
         self.end_headers()
 
-    def _refusal(self, path: str) -> tuple[int, str] | None:
-        if path not in ("decode", "encode"):
+    def _authorised(self, segments: list[str]) -> bool:
+        given = segments[0] if len(segments) == 2 else ""
+        bearer = self.headers.get("Authorization", "")
+        if bearer.startswith("Bearer "):
+            given = given or bearer.removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given.encode(), self.server.token.encode())
+
+    def _refusal(self, segments: list[str]) -> tuple[int, str] | None:
+        if not segments or segments[-1] not in ("decode", "encode") or len(segments) > 2:
             return 404, "POST /decode or /encode"
         # DNS rebinding: a page elsewhere that resolves its name to this
         # address still sends its own Host; answer only to our names.
         if self.headers.get("Host") not in self.server.local_names:
             return 403, "unexpected Host"
+        if not self._authorised(segments):
+            return 401, "a valid token is required"
         try:
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
@@ -188,25 +249,32 @@ class _CodecHandler(BaseHTTPRequestHandler):
         return None
 
     def do_POST(self) -> None:  # noqa: N802
-        path = urlsplit(self.path).path.rstrip("/").rsplit("/", 1)[-1]  # the UI adds a query string
-        refusal = self._refusal(path)
+        segments = [p for p in urlsplit(self.path).path.split("/") if p]  # the UI adds a query string
+        refusal = self._refusal(segments)
         if refusal is not None:
-            self.send_error(*refusal)
+            self.server.log.warning("codec request refused", status=refusal[0], reason=refusal[1])
+            self._error(*refusal)
             return
         try:
             payloads = json_format.Parse(self.rfile.read(int(self.headers["Content-Length"] or 0)), Payloads()).payloads
-            work = self.server.codec.decode if path == "decode" else self.server.codec.encode
+            work = self.server.codec.decode if segments[-1] == "decode" else self.server.codec.encode
             result = Payloads(payloads=asyncio.run(work(payloads)))
             out = json.dumps(json_format.MessageToDict(result)).encode()
         except Exception as e:  # a bad request or an unknown key: say so, keep serving
-            self._reply(400, f"{type(e).__name__}: {e}".encode(), "text/plain")
+            self._error(400, f"{type(e).__name__}: {e}")
             return
-        self._reply(200, out, "application/json")
+        self._reply(200, out)
 
-    def log_message(self, format: str, *args) -> None:  # one line per request, no payloads
-        get_logger(component="codec-server").info("codec request", request=self.requestline)
+    def log_message(self, format: str, *args) -> None:  # one line per request, no payloads, no token
+        self.server.log.info("codec request", method=self.command,
+                             path="/" + urlsplit(self.path).path.rstrip("/").rsplit("/", 1)[-1])
+
+
+def new_codec_token() -> str:
+    return secrets.token_urlsafe(24)
 
 
 def make_codec_server(codec: EncryptionCodec, host: str = "127.0.0.1", port: int = 8081,
-                      allow_origins: Sequence[str] = ("http://localhost:8233", "http://127.0.0.1:8233")) -> CodecServer:
-    return CodecServer(codec, host, port, allow_origins)
+                      allow_origins: Sequence[str] = ("http://localhost:8233", "http://127.0.0.1:8233"),
+                      *, token: str, **limits: float) -> CodecServer:
+    return CodecServer(codec, host, port, allow_origins, token, **limits)

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         None, validation_alias="LOG_LEVEL", description="log level (default INFO for the worker, ERROR for the CLI)")
     payload_keys: SecretStr | None = Field(None, validation_alias="COLLECTIONS_PAYLOAD_KEYS",
                                            description="payload encryption keys 'id:base64,…' (first one encrypts)")
+    codec_token: SecretStr | None = Field(None, validation_alias="COLLECTIONS_CODEC_TOKEN", min_length=16,
+                                          description="token the Web UI's codec server requires (default: a new one "
+                                                      "each start, printed)")
     # Cases
     installment_grace_days: int = Field(rules.INSTALLMENT_GRACE_DAYS, ge=0, le=31,
                                         validation_alias="COLLECTIONS_INSTALLMENT_GRACE_DAYS",

@@ -6,11 +6,12 @@ each test on a database of its own, migrated with Alembic.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from db.migrate import upgrade
 from db.session import Database
+from support.logs import configure_logging
 from support.temporal import register_search_attributes
 from tests.helpers import STARTED, start_case
 from worker import build_worker
@@ -129,6 +131,17 @@ async def _terminate_leftover_cases() -> AsyncIterator[None]:
             await handle._client.get_workflow_handle(handle.id).terminate("test finished")
         except RPCError:
             pass  # it had already finished
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """What the project's logging writes during the test, as text."""
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    try:
+        yield stream
+    finally:
+        configure_logging()
 
 
 class Running:

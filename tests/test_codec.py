@@ -3,10 +3,13 @@ rests in Temporal's history in clear, and the codec server lets the UI read it."
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
+import socket
 import threading
+from contextlib import contextmanager
 import urllib.request
 from datetime import timedelta
 
@@ -77,38 +80,95 @@ async def test_no_personal_data_rests_in_the_history_of_an_encrypted_case(env, d
     assert "binary/encrypted" in stored
 
 
-async def test_the_codec_server_decodes_for_the_web_ui_origin_only():
-    codec = EncryptionCodec.from_spec(new_key_spec())
-    (sealed,) = await codec.encode([payload(PHONE)])
-    server = make_codec_server(codec, "127.0.0.1", 0, ["http://localhost:8233"])
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        def post(path: str, body: bytes, origin: str):
-            req = urllib.request.Request(base + path, data=body, method="POST", headers={
-                "Content-Type": "application/json", "Origin": origin, "X-Namespace": "default"})
-            with urllib.request.urlopen(req) as resp:
-                return json.loads(resp.read()), resp.headers
+TOKEN = "t-" + "x" * 30
 
-        body = json_format.MessageToJson(Payloads(payloads=[sealed])).encode()
-        decoded, headers = post("/decode?preserveStorageRefs=true", body, "http://localhost:8233")  # as the UI asks
-        assert json_format.ParseDict(decoded, Payloads()).payloads[0] == payload(PHONE)
-        assert headers["Access-Control-Allow-Origin"] == "http://localhost:8233"
-        _, other = post("/decode", body, "http://evil.example")
-        assert other["Access-Control-Allow-Origin"] is None  # a browser elsewhere cannot read the answer
-        preflight = urllib.request.Request(base + "/decode", method="OPTIONS", headers={
-            "Origin": "http://localhost:8233", "Access-Control-Request-Method": "POST"})
-        with urllib.request.urlopen(preflight) as resp:
-            assert resp.status == 204 and "X-Namespace" in resp.headers["Access-Control-Allow-Headers"]
-        with pytest.raises(urllib.error.HTTPError) as bad:
-            post("/decode", b"{not json", "http://localhost:8233")
-        assert bad.value.code == 400
-        # a rebound name (a page elsewhere resolving to this address) is refused
-        rebound = urllib.request.Request(base + "/decode", data=body, method="POST", headers={
-            "Content-Type": "application/json", "Host": "evil.example:80"})
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(rebound)
-        assert refused.value.code == 403
+
+@contextmanager
+def codec_server(codec, **kw):
+    server = make_codec_server(codec, "127.0.0.1", 0, ["http://localhost:8233"], token=TOKEN, **kw)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def post(url: str, body: bytes, origin: str = "http://localhost:8233", **headers):
+    req = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "Origin": origin, "X-Namespace": "default", **headers})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read()), resp.headers
+
+
+def refused(url: str, body: bytes, **headers) -> tuple[int, dict]:
+    with pytest.raises(urllib.error.HTTPError) as err:
+        post(url, body, **headers)
+    return err.value.code, json.loads(err.value.read())
+
+
+async def test_the_codec_server_decodes_for_the_web_ui_origin_only():
+    codec = EncryptionCodec.from_spec(new_key_spec())
+    (sealed,) = await codec.encode([payload(PHONE)])
+    body = json_format.MessageToJson(Payloads(payloads=[sealed])).encode()
+    with codec_server(codec) as base:
+        endpoint = f"{base}/{TOKEN}"  # what the UI is given; it adds /decode and a query string
+        decoded, headers = post(endpoint + "/decode?preserveStorageRefs=true", body)
+        assert json_format.ParseDict(decoded, Payloads()).payloads[0] == payload(PHONE)
+        assert headers["Access-Control-Allow-Origin"] == "http://localhost:8233"
+        _, other = post(endpoint + "/decode", body, "http://evil.example")
+        assert other["Access-Control-Allow-Origin"] is None  # a browser elsewhere cannot read the answer
+        preflight = urllib.request.Request(endpoint + "/decode", method="OPTIONS", headers={
+            "Origin": "http://localhost:8233", "Access-Control-Request-Method": "POST"})
+        with urllib.request.urlopen(preflight) as resp:
+            assert resp.status == 204 and "X-Namespace" in resp.headers["Access-Control-Allow-Headers"]
+        assert refused(endpoint + "/decode", b"{not json")[0] == 400
+        # a rebound name (a page elsewhere resolving to this address) is refused
+        assert refused(endpoint + "/decode", body, Host="evil.example:80")[0] == 403
+
+
+async def test_the_codec_server_decodes_only_for_its_token():
+    codec = EncryptionCodec.from_spec(new_key_spec())
+    (sealed,) = await codec.encode([payload(PHONE)])
+    body = json_format.MessageToJson(Payloads(payloads=[sealed])).encode()
+    with codec_server(codec) as base:
+        for url, headers in ((f"{base}/decode", {}), (f"{base}/wrong-token-000000000/decode", {}),
+                             (f"{base}/decode", {"Authorization": "Bearer wrong-token-000000000"}),
+                             (f"{base}/decode", {"Host": f"localhost:{base.rsplit(':', 1)[1]}"})):
+            code, answer = refused(url, body, **headers)
+            assert (code, answer) == (401, {"error": "a valid token is required"}), url
+        decoded, _ = post(f"{base}/decode", body, Authorization=f"Bearer {TOKEN}")
+        assert json_format.ParseDict(decoded, Payloads()).payloads[0] == payload(PHONE)
+    with pytest.raises(PayloadKeyError, match="at least 16"):
+        make_codec_server(codec, "127.0.0.1", 0, [], token="short")
+
+
+async def test_stalled_uploads_time_out_and_a_flood_is_turned_away(log_stream):
+    codec = EncryptionCodec.from_spec(new_key_spec())
+    with codec_server(codec, max_concurrent=2, request_timeout=1) as base:
+        host, port = "127.0.0.1", int(base.rsplit(":", 1)[1])
+        stalled = []
+        for _ in range(2):  # promise a body and never send it: each holds a slot until its timeout
+            s = socket.create_connection((host, port))
+            s.sendall(f"POST /{TOKEN}/decode HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                      "Content-Length: 100\r\n\r\n".encode())
+            stalled.append(s)
+        await asyncio.sleep(0.3)
+        flood = socket.create_connection((host, port))
+        flood.sendall(f"POST /{TOKEN}/decode HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                      "Content-Length: 2\r\n\r\n{}".encode())
+        flood.settimeout(5)
+        assert flood.recv(1024).startswith(b"HTTP/1.1 503")  # turned away at once, no thread spent on it
+        flood.close()
+        for s in stalled:  # after its timeout the server answers and hangs up
+            s.settimeout(10)
+            answer = b""
+            while chunk := s.recv(1024):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.0 400"), answer
+            s.close()
+        await asyncio.sleep(0.2)
+        answer, _ = post(f"{base}/{TOKEN}/decode", json.dumps({"payloads": []}).encode())
+        assert answer == {}  # the slots are free again
+    text = log_stream.getvalue()
+    assert "Traceback" not in text

@@ -9,7 +9,6 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
 from datetime import time
 
 import pytest
@@ -28,15 +27,6 @@ ID_18X = "44030419851231002X"
 ID_15 = "110101900307457"
 NAMES = ["Wang Xiaoming", "王小明"]
 
-
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("INFO", stream=stream)
-    try:
-        yield stream
-    finally:
-        configure_logging()
 
 
 def lines_of(stream: io.StringIO) -> list[dict]:
