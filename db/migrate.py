@@ -14,17 +14,17 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from db.models import Base
-from db.session import create_engine, default_database_url
+from db.session import create_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
 T = TypeVar("T")
 
 
-def alembic_config(url: str | None = None) -> Config:
+def alembic_config(url: str) -> Config:
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", url or default_database_url())
+    cfg.set_main_option("sqlalchemy.url", url)
     return cfg
 
 
@@ -39,8 +39,8 @@ def alembic_config(url: str | None = None) -> Config:
 COMPARE_OPTIONS: dict[str, Any] = {"compare_type": True, "compare_server_default": True}
 
 
-async def _with_connection(url: str | None, fn: Callable[[Connection], T]) -> T:
-    engine = create_engine(url or default_database_url())
+async def _with_connection(url: str, fn: Callable[[Connection], T]) -> T:
+    engine = create_engine(url)
     try:
         async with engine.connect() as conn:
             result = await conn.run_sync(fn)
@@ -50,9 +50,7 @@ async def _with_connection(url: str | None, fn: Callable[[Connection], T]) -> T:
         await engine.dispose()
 
 
-async def _run_command(url: str | None, fn: Callable[[Config], None]) -> None:
-    url = url or default_database_url()
-
+async def _run_command(url: str, fn: Callable[[Config], None]) -> None:
     def _run(sync_conn: Connection) -> None:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = sync_conn
@@ -61,20 +59,20 @@ async def _run_command(url: str | None, fn: Callable[[Config], None]) -> None:
     await _with_connection(url, _run)
 
 
-async def upgrade(url: str | None = None, revision: str = "head") -> None:
+async def upgrade(url: str, revision: str = "head") -> None:
     await _run_command(url, lambda cfg: command.upgrade(cfg, revision))
 
 
-async def downgrade(url: str | None = None, revision: str = "-1") -> None:
+async def downgrade(url: str, revision: str = "-1") -> None:
     await _run_command(url, lambda cfg: command.downgrade(cfg, revision))
 
 
-async def current_revision(url: str | None = None) -> str | None:
+async def current_revision(url: str) -> str | None:
     """The revision the database is at (``None``: not migrated at all)."""
     return await _with_connection(url, lambda conn: MigrationContext.configure(conn).get_current_revision())
 
 
-async def schema_differences(url: str | None = None) -> list[Any]:
+async def schema_differences(url: str) -> list[Any]:
     """What autogenerate would write to bring the database to the models (``[]``: they agree)."""
 
     def _compare(conn: Connection) -> list[Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
-from sqlalchemy import event, select
+from sqlalchemy import event, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from db.models import Lock
@@ -17,27 +17,47 @@ from db.models import Lock
 IMMEDIATE = "collections_sqlite_immediate"
 
 
-def default_database_url() -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    return f"sqlite+aiosqlite:///{Path.cwd() / 'collections.db'}"
-
-
 def sync_url(url: str) -> str:
     """The same database through a synchronous driver (Alembic's offline tools)."""
     return url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
 
 
-def create_engine(url: str) -> AsyncEngine:
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _existing_file_url(url: str) -> str:
+    """The same SQLite database, opened read-write only if the file exists:
+    a vanished file is an error, never a new empty database."""
+    path = make_url(url).database
+    return f"{url.split(':///', 1)[0]}:///file:{path}?mode=rw&uri=true"
+
+
+def create_engine(url: str, *, must_exist: bool = False) -> AsyncEngine:
+    """An engine for ``url``.  ``must_exist`` (SQLite): never create the file,
+    and notice when it is replaced or vanishes (a pooled connection to the old
+    file is dropped at checkout and the pool reconnects)."""
     # hide_parameters: a database error's message (which reaches logs and, as
     # an activity failure, Temporal's history) never carries phone numbers,
     # addresses or amounts bound into the statement.
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 60}, hide_parameters=True)
+        path = make_url(url).database or ""
+        engine = create_async_engine(_existing_file_url(url) if must_exist and path else url,
+                                     connect_args={"timeout": 60}, hide_parameters=True)
+
+        if must_exist and path:
+            @event.listens_for(engine.sync_engine, "checkout")
+            def _on_checkout(_dbapi_conn, record, _proxy) -> None:  # pragma: no cover - pool hook
+                if record.info.get("file") != _file_identity(path):
+                    raise DisconnectionError(f"SQLite file {path} was replaced or removed")  # the pool reconnects
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_conn, _record) -> None:  # pragma: no cover - driver hook
+        def _on_connect(dbapi_conn, record) -> None:  # pragma: no cover - driver hook
+            record.info["file"] = _file_identity(path)
             # Let SQLAlchemy, not the driver, open transactions, so that a
             # writing transaction starts with BEGIN IMMEDIATE: writers take
             # the lock up front and rule checks (caps, evidence chain) are
@@ -61,9 +81,10 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 class Database:
-    def __init__(self, url: str | None = None) -> None:
-        self.url = url or default_database_url()
-        self.engine = create_engine(self.url)
+    def __init__(self, url: str) -> None:
+        """``url``: the settings' ``database_url`` (support/settings.py), or a test's database."""
+        self.url = url
+        self.engine = create_engine(self.url, must_exist=True)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)  # reads
         self._writers = async_sessionmaker(self.engine.execution_options(**{IMMEDIATE: True}), expire_on_commit=False)
 

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Connection
 
 from db.migrate import COMPARE_OPTIONS
 from db.models import Base
-from db.session import create_engine, default_database_url
+from db.session import create_engine
+from support.settings import load_settings
 
 config = context.config
 target_metadata = Base.metadata
@@ -40,7 +41,7 @@ async def _run_async(url: str) -> None:
 
 def run_offline() -> None:
     context.configure(
-        url=config.get_main_option("sqlalchemy.url") or default_database_url(),
+        url=config.get_main_option("sqlalchemy.url") or load_settings().database_url,
         target_metadata=target_metadata,
         literal_binds=True,
     )
@@ -55,4 +56,4 @@ else:
     if connection is not None:  # called from db.migrate.upgrade inside a running loop
         _configure(connection)
     else:
-        asyncio.run(_run_async(config.get_main_option("sqlalchemy.url") or default_database_url()))
+        asyncio.run(_run_async(config.get_main_option("sqlalchemy.url") or load_settings().database_url))
