@@ -1,6 +1,6 @@
 """Setting up and looking after the installation: ``migrate``,
-``search-attributes``, ``settings``, ``verify-evidence``, ``codec-server``,
-``new-payload-key``."""
+``search-attributes``, ``settings``, ``regions``, ``verify-evidence``,
+``codec-server``, ``new-payload-key``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import asyncio
 from typing import Annotated, Any, Optional
 
 import typer
+from phonenumbers import country_code_for_region
 
 from cli import render
 from cli.errors import FAILED, OK, UsageError
 from cli.session import launch, session_of
 from db import evidence
 from db.migrate import upgrade
+from intake.regions import REGIONS
 from support.codec import codec_from_settings, make_codec_server, new_codec_token, new_key_spec, parse_keys
 from support.logs import configure_logging
 from support.temporal import register_search_attributes
@@ -73,6 +75,28 @@ def settings(ctx: typer.Context, as_json: Annotated[bool, typer.Option(
             render.json_out({variable: value for variable, value, _ in rows}, indent=2)
         else:
             render.wide(render.table(["variable", "value", "meaning"], rows))
+        return OK
+    return launch(ctx, work())
+
+
+# ---------------------------------------------------------------- regions
+
+@app.command("regions", rich_help_panel=PANEL)
+def regions_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="as JSON")] = False) -> Any:
+    """The regions a debtor can be placed in, with their time zone and currency.
+
+    `default` takes a debtor's time zone and currency from here (and checks the phone's country code against
+    the region); a region not listed needs --timezone and --currency.
+    """
+    async def work() -> int:
+        rows = [(r.code, r.name, r.timezone, r.currency, f"+{country_code_for_region(r.country)}")
+                for r in sorted(REGIONS.values(), key=lambda r: r.code)]
+        if as_json:
+            render.json_out([dict(zip(("region", "name", "timezone", "currency", "phone"), row)) for row in rows])
+        else:
+            render.wide(render.table(["region", "name", "time zone", "currency", "phone"], rows))
+            render.note("a subdivision of a whole-country region (e.g. GB-MAN) is placed like the country; "
+                        "CN-HK, CN-MO, CN-TW are HK, MO, TW")
         return OK
     return launch(ctx, work())
 

@@ -23,6 +23,7 @@ import typer
 from cli import render
 from cli.errors import FAILED, OK, UsageError
 from cli.session import Session, launch, session_of
+from intake import regions
 from intake.events import EVENT_TYPES, EventRejected, parse_event
 from intake.ingest import EventOutcome, Ingestor
 from workflows import rules
@@ -170,10 +171,13 @@ def _default(
     contract: Annotated[str, typer.Option(metavar="ID", help="contract reference", show_default=False)],
     debtor_id: Annotated[str, typer.Option(metavar="ID", help="pseudonymous debtor id", show_default=False)],
     phone: Annotated[str, typer.Option(help="the debtor's own phone number", show_default=False)],
-    region: Annotated[str, typer.Option(help="region code, e.g. CN-GD", show_default=False)],
+    region: Annotated[str, typer.Option(help="region code, e.g. CN-GD, HK, US-NY (`collections regions` lists "
+                                              "them)", show_default=False)],
     age: Annotated[int, typer.Option(help="debtor's age (60+ goes to a dialect team)", show_default=False)],
-    currency: Annotated[str, typer.Option(help="ISO 4217 code")] = "CNY",
-    timezone_: Annotated[str, typer.Option("--timezone", help="debtor's IANA time zone")] = rules.DEFAULT_TIMEZONE,
+    currency: Annotated[Optional[str], typer.Option(help="ISO 4217 code (default: the region's)",
+                                                    show_default=False)] = None,
+    timezone_: Annotated[Optional[str], typer.Option("--timezone", help="debtor's IANA time zone (default: the "
+                                                     "region's)", show_default=False)] = None,
     dialect: Annotated[Optional[str], typer.Option(help="dialect, for debtors aged 60+")] = None,
     income: Annotated[Optional[str], typer.Option(metavar="AMOUNT", help="monthly disposable income")] = None,
     address: Annotated[Optional[str], typer.Option(help="postal address (needed for a payment order)")] = None,
@@ -183,12 +187,17 @@ def _default(
     simulation: Annotated[Optional[str], typer.Option(
         metavar="JSON", help="simulated debtor behaviour, e.g. '{\"answers\": true, \"promises_in_days\": 5}'")] = None,
 ) -> dict:
-    debtor: dict[str, Any] = {"debtor_id": debtor_id, "phone": phone, "timezone": timezone_, "region": region,
-                              "age": age}
+    try:
+        place = regions.place_debtor(region, phone, timezone=timezone_, currency=currency)
+    except regions.PlacementError as e:
+        raise UsageError(str(e)) from None
+    debtor: dict[str, Any] = {"debtor_id": debtor_id, "phone": phone, "timezone": place.timezone,
+                              "region": place.region, "age": age}
     optional = {"dialect": dialect, "monthly_disposable_income": income, "address": address,
                 "simulation": _json_object(simulation, "--simulation") if simulation is not None else None}
     debtor.update({k: v for k, v in optional.items() if v is not None})
-    fields: dict[str, Any] = {"account_id": account, "amount_due": amount, "currency": currency, "due_date": due_date,
+    fields: dict[str, Any] = {"account_id": account, "amount_due": amount, "currency": place.currency,
+                              "due_date": due_date,
                               "contract_id": contract, "debtor": debtor}
     extras = {"grade": grade, "asset_flight_risk": asset_flight_risk or None, "team_id": team}
     return fields | {k: v for k, v in extras.items() if v is not None}
