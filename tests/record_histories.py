@@ -1,13 +1,16 @@
-"""Record workflow histories for the replay test: ``python -m tests.record_histories``.
+"""Record workflow histories for the replay test: ``python -m tests.record_histories [VERSION]``.
 
 Run it when a workflow change is released, after raising VERSION; it never
 overwrites a file: the old ones stay, so that every shipped version of the
-workflow stays replayable (tests/test_durability.py).
+workflow stays replayable (tests/test_durability.py).  A scenario added later
+can be recorded under an earlier release's VERSION by running that release's
+workflow code: only the files missing are written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import uuid
 from datetime import time, timedelta
@@ -18,20 +21,68 @@ from temporalio.testing import WorkflowEnvironment
 from db.migrate import upgrade
 from support.temporal import register_search_attributes
 from tests.conftest import binary
-from tests.helpers import advance_to_local, default_event, start_case
+from tests.helpers import advance_to_local, default_event, signal, start_case
 from worker import build_worker
 from workflows.case import DelinquentAccountWorkflow
-from workflows.model import PlanRequest
+from workflows.model import PlanRequest, SuspensionRequest
 
 OUT = Path(__file__).parent / "histories"
 # v1: e0a2193 and before; v2: installment plans and the legal branch (recorded
-# at 7987ddb). The next release that changes the workflow's commands records v3.
+# at 7987ddb; its events-* histories at f301b44, the same workflow code).
+# v3: events change a case only when they apply, letters served again then by post.
 VERSION = "v3"
 
 
-async def main() -> None:
-    if any(OUT.glob(f"{VERSION}-*.json")):
-        raise SystemExit(f"histories of {VERSION} are already recorded: raise VERSION for a new release")
+async def ladder_and_legal(env: WorkflowEnvironment, tq: str, start) -> dict:
+    cases = {
+        "unresponsive": await start_case(env, tq, default_event("H-1", occurred_at=start)),
+        "promise-then-pays": await start_case(env, tq, default_event(
+            "H-2", occurred_at=start, simulation={"answers": True, "promises_in_days": 2,
+                                                  "pays_after": "human_call"})),
+        "payment-order-enforced": await start_case(env, tq, default_event(
+            "H-3", occurred_at=start, simulation={"answers": True},
+            debtor={"address": "1 Nanjing Road, Shanghai"})),
+        "preservation-suit": await start_case(env, tq, default_event("H-4", occurred_at=start)),
+    }
+    plan = await start_case(env, tq, default_event(
+        "H-5", occurred_at=start, grade="I", amount="900.00", debtor={"monthly_disposable_income": "1000.00"}))
+    cases["plan-broken"] = plan
+    await env.sleep(timedelta(hours=12))
+    await plan.execute_update(DelinquentAccountWorkflow.accept_plan, PlanRequest(3))
+    await env.sleep(timedelta(days=60))
+    return cases
+
+
+async def events(env: WorkflowEnvironment, tq: str, start) -> dict:
+    """Cases driven by events, each also sent when it does not apply (a
+    dispute resolved twice, a suspension revoked twice, a payment id twice)."""
+    protected = await start_case(env, tq, default_event("H-6", occurred_at=start))
+    upheld = await start_case(env, tq, default_event("H-7", occurred_at=start))
+    paid = await start_case(env, tq, default_event("H-8", occurred_at=start, amount="300.00"))
+    await env.sleep(timedelta(hours=12))
+    await signal(protected, env, "dispute.opened", account_id="H-6", reason="not my loan")
+    await signal(upheld, env, "dispute.resolved", account_id="H-7", upheld=True)  # no dispute is open
+    await signal(paid, env, "payment.received", account_id="H-8", payment_id="P-H8", amount="100.00")
+    await signal(paid, env, "payment.received", account_id="H-8", payment_id="P-H8", amount="100.00")
+    await env.sleep(timedelta(days=1))
+    for _ in range(2):
+        await signal(protected, env, "dispute.resolved", account_id="H-6", upheld=False)
+        await env.sleep(timedelta(hours=2))
+    await protected.execute_update(DelinquentAccountWorkflow.grant_suspension, SuspensionRequest(2, "illness"))
+    await env.sleep(timedelta(days=3))
+    for _ in range(2):
+        await signal(protected, env, "suspension.revoked", account_id="H-6")
+        await env.sleep(timedelta(hours=2))
+    await signal(paid, env, "payment.received", account_id="H-8", payment_id="P-H8b", amount="200.00")
+    await env.sleep(timedelta(days=2))
+    await signal(protected, env, "case.recalled", account_id="H-6")
+    await env.sleep(timedelta(days=1))
+    return {"events-protections-twice": protected, "events-upheld-without-dispute": upheld,
+            "events-payment-id-twice": paid}
+
+
+async def main(version: str) -> None:
+    OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/h.db"
         await upgrade(url)
@@ -42,30 +93,18 @@ async def main() -> None:
             tq = f"rec-{uuid.uuid4().hex[:6]}"
             start = await advance_to_local(env, "Asia/Shanghai", time(21, 30))
             async with build_worker(env.client, task_queue=tq, database_url=url):
-                cases = {
-                    "unresponsive": await start_case(env, tq, default_event("H-1", occurred_at=start)),
-                    "promise-then-pays": await start_case(env, tq, default_event(
-                        "H-2", occurred_at=start, simulation={"answers": True, "promises_in_days": 2,
-                                                              "pays_after": "human_call"})),
-                    "payment-order-enforced": await start_case(env, tq, default_event(
-                        "H-3", occurred_at=start, simulation={"answers": True},
-                        debtor={"address": "1 Nanjing Road, Shanghai"})),
-                    "preservation-suit": await start_case(env, tq, default_event("H-4", occurred_at=start)),
-                }
-                plan = await start_case(env, tq, default_event(
-                    "H-5", occurred_at=start, grade="I", amount="900.00",
-                    debtor={"monthly_disposable_income": "1000.00"}))
-                cases["plan-broken"] = plan
-                await env.sleep(timedelta(hours=12))
-                await plan.execute_update(DelinquentAccountWorkflow.accept_plan, PlanRequest(3))
-                await env.sleep(timedelta(days=60))
+                cases = await ladder_and_legal(env, tq, start)
+                cases |= await events(env, tq, await advance_to_local(env, "Asia/Shanghai", time(10, 0)))
+                written = []
                 for name, handle in cases.items():
-                    history = await handle.fetch_history()
-                    (OUT / f"{VERSION}-{name}.json").write_text(history.to_json())
+                    path = OUT / f"{version}-{name}.json"
+                    if not path.exists():  # never overwrite a recorded history
+                        path.write_text((await handle.fetch_history()).to_json())
+                        written.append(path.name)
                     if (await handle.describe()).status.name == "RUNNING":
                         await handle.terminate("recorded")
-    print("recorded", ", ".join(sorted(p.name for p in OUT.glob("*.json"))))
+    print("recorded", ", ".join(written) or "nothing new")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else VERSION))
