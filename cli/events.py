@@ -51,8 +51,9 @@ COMMON = [
             "command a no-op", show_default=False),
     _option("occurred_at", Optional[str], None, "when it happened, ISO 8601 with offset (default: now)",
             metavar="ISO", show_default=False),
-    _option("actor", Optional[str], None, "who sends it, kept with the event (default: your login name)",
-            metavar="NAME", show_default=False),
+    _option("operator", Optional[str], None, "who does it, kept with the event and in the case history (default: "
+            "COLLECTIONS_OPERATOR, else your login name)", "--operator", "--actor", metavar="NAME",
+            show_default=False),
     _option("as_json", bool, False, "print the outcome and the event as one JSON object", "--json"),
     _option("dry_run", bool, False, "print the event JSON line and send nothing", "--dry-run"),
 ]
@@ -140,8 +141,10 @@ def event_command(group: typer.Typer, name: str, kind: str | None, help_text: st
 
             async def work() -> int:
                 fields = build(**kw)
+                session = session_of(ctx)
                 event = new_event(kind or fields.pop("type"), event_id=common["event_id"],
-                                  occurred_at=common["occurred_at"], actor=common["actor"]) | fields
+                                  occurred_at=common["occurred_at"],
+                                  actor=common["operator"] or session.settings.operator) | fields
                 return await send(session_of(ctx), event, as_json=common["as_json"], dry_run=common["dry_run"],
                                   via_update=bool(update) and not common.get("signal"), wait=common.get("wait", 30))
 

@@ -16,12 +16,15 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from support.codec import parse_keys
 from workflows import rules
 
 DEFAULT_TASK_QUEUE = "collections"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
 class SettingsError(ValueError):
@@ -55,6 +58,10 @@ class Settings(BaseSettings):
     codec_token: SecretStr | None = Field(None, validation_alias="COLLECTIONS_CODEC_TOKEN", min_length=16,
                                           description="token the Web UI's codec server requires (default: a new one "
                                                       "each start, printed)")
+    # Operators
+    operator: str | None = Field(None, validation_alias="COLLECTIONS_OPERATOR", max_length=128,
+                                 description="who operator commands name as their actor (default: the login name; "
+                                             "--operator overrides)")
     # Cases
     installment_grace_days: int = Field(rules.INSTALLMENT_GRACE_DAYS, ge=0, le=31,
                                         validation_alias="COLLECTIONS_INSTALLMENT_GRACE_DAYS",
@@ -84,6 +91,35 @@ class Settings(BaseSettings):
     def _payload_keys(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None and v.get_secret_value().strip():
             parse_keys(v.get_secret_value().strip())  # PayloadKeyError is a ValueError: one line
+        return v
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _temporal_address(cls, v: str) -> str:
+        host, sep, port = v.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError("must be host:port with a port 1-65535, like localhost:7233")
+        return v.strip()
+
+    @field_validator("operator")
+    @classmethod
+    def _operator(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must name someone (or be unset: the login name)")
+        return v.strip() if v is not None else None
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        if not v:
+            return v  # the default is filled in below
+        try:
+            driver = make_url(v).drivername
+        except ArgumentError:
+            driver = None
+        if driver not in DATABASE_DRIVERS:
+            raise ValueError("must be a SQLAlchemy URL with an async driver: sqlite+aiosqlite:///PATH or "
+                             "postgresql+asyncpg://USER@HOST/DB")
         return v
 
     @field_validator("quiet_start")
@@ -152,7 +188,12 @@ def _one_line(err: ValidationError) -> str:
     name = str(field.validation_alias) if field is not None else key or "settings"
     msg = first["msg"].removeprefix("Value error, ")
     accepted = f" ({field.description})" if field is not None and field.description else ""
-    return f"{name}={first.get('input')!r} is not accepted: {msg}{accepted}"
+    shown = first.get("input")
+    if field is not None and "SecretStr" in str(field.annotation):
+        shown = "********"  # a secret is never echoed
+    elif name == "DATABASE_URL" and isinstance(shown, str):
+        shown = _mask_url(shown)
+    return f"{name}={shown!r} is not accepted: {msg}{accepted}"
 
 
 def load_settings(**overrides: Any) -> Settings:

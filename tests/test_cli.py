@@ -102,6 +102,33 @@ DEFAULT_A = ["default", "A", "--amount", "1", "--contract", "K", "--debtor-id", 
              "--region", "CN-GD", "--age", "40"]
 
 
+async def test_the_operator_is_named_by_option_setting_or_login(monkeypatch, capsys):
+    """--operator (or its alias --actor) wins; else COLLECTIONS_OPERATOR; else the login name."""
+    assert (await dry_run(["recall", "ACC-1", "--operator", "ops-wang"], capsys))["actor"] == "ops-wang"
+    assert (await dry_run(["pay", "ACC-1", "--amount", "5", "--actor", "ops-li"], capsys))["actor"] == "ops-li"
+    monkeypatch.setenv("COLLECTIONS_OPERATOR", "ops-zhao")
+    assert (await dry_run(["suspension", "revoke", "ACC-1"], capsys))["actor"] == "ops-zhao"
+    assert (await dry_run(["disaster", "CN-XJ", "--operator", "sup-chen"], capsys))["actor"] == "sup-chen"
+    monkeypatch.setenv("COLLECTIONS_OPERATOR", " ")
+    assert await main(["review-cleared", "team-b", "--dry-run"]) == 2
+    assert "COLLECTIONS_OPERATOR=' ' is not accepted: must name someone" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variable,value,message", [
+    ("TEMPORAL_ADDRESS", "localhost:notaport", "must be host:port"),
+    ("DATABASE_URL", "postgresql://ops:s3cret@db/collections", "postgresql://ops:***@db/collections"),
+    ("DATABASE_URL", "nonsense", "must be a SQLAlchemy URL with an async driver"),
+    ("COLLECTIONS_MAX_DIAL_ATTEMPTS", "many", "COLLECTIONS_MAX_DIAL_ATTEMPTS='many' is not accepted"),
+])
+def test_bad_settings_are_one_line_and_exit_2_from_every_entry_point(variable, value, message):
+    for program, argv in (("starter.py", ["cases"]), ("collections", ["pay", "A", "--amount", "5"]),
+                          ("worker.py", [])):
+        done = run_cli(*argv, program=program, env={variable: value}, timeout=30)
+        assert done.returncode == 2, (program, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, (program, done.stderr)
+        assert "Traceback" not in done.stderr and "s3cret" not in done.stderr
+
+
 # The event contract (intake/events.py) is the one place arguments of event
 # commands are checked: its reason reaches the operator as one line, exit 2.
 @pytest.mark.parametrize("argv,message", [
