@@ -26,9 +26,21 @@ from pydantic import (
     ValidationError,
 )
 
+from db import limits
 from workflows import rules
 
 _DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # what undecodable bytes become (errors="surrogateescape")
+
+MAX_LINE_BYTES = 64 * 1024  # far below Temporal's payload limits
+MAX_NESTING = 6
+MAX_SIMULATION_CHARS = 4096
+EARLIEST, LATEST = date(1970, 1, 1), date(2100, 12, 31)
+# Numbers a simulated debtor's profile may hold, and their sane range.
+SIMULATION_NUMBERS = {
+    "promises_in_days": (1, 365), "court_accepts_in_days": (0, 365), "order_served_in_days": (0, 365),
+    "objects_in_days": (0, 365), "preservation_responds_in_hours": (0, 24 * 30),
+}
 
 
 def _money(value: str) -> str:
@@ -68,18 +80,66 @@ def _nonblank(value: str) -> str:
     return value
 
 
-Money = Annotated[StrictStr, AfterValidator(_money)]
-PositiveMoney = Annotated[StrictStr, AfterValidator(_positive_money)]
-Aware = Annotated[datetime, AfterValidator(_aware)]
-Id = Annotated[StrictStr, AfterValidator(_nonblank), Field(max_length=64)]
+def _printable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+def _sane_instant(value: datetime) -> datetime:
+    if not EARLIEST.year <= value.year <= LATEST.year:
+        raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}, got {value.isoformat()}")
+    return value
+
+
+def _sane_date(value: date) -> date:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"must be between {EARLIEST} and {LATEST}, got {value}")
+    return value
+
+
+def _simulation(profile: dict[str, Any]) -> dict[str, Any]:
+    """The simulated debtor's behaviour: bounded in size, known keys in range."""
+    if len(json.dumps(profile)) > MAX_SIMULATION_CHARS:
+        raise ValueError(f"is larger than {MAX_SIMULATION_CHARS} characters")
+    for key, (low, high) in SIMULATION_NUMBERS.items():
+        if key in profile:
+            _bounded_number(key, profile[key], low, high)
+    pays = profile.get("pays_amount")
+    if pays is not None and pays != "all":
+        if not isinstance(pays, str):
+            raise ValueError("pays_amount must be \"all\" or a decimal string")
+        _money(pays)
+    return profile
+
+
+def _bounded_number(key: str, value: Any, low: int, high: int) -> None:
+    try:
+        number = Decimal(str(value)) if not isinstance(value, bool) else None
+    except ArithmeticError:
+        number = None
+    if number is None or not number.is_finite() or not low <= number <= high:
+        raise ValueError(f"{key} must be a number from {low} to {high}, got {value!r}")
+
+
+def text(max_length: int, *, blank: bool = False) -> Any:
+    """A string of at most ``max_length`` characters (db/limits.py), not blank unless allowed."""
+    checks = [AfterValidator(_printable)] + ([] if blank else [AfterValidator(_nonblank)])
+    return Annotated[StrictStr, Field(max_length=max_length), *checks]
+
+
+Money = Annotated[StrictStr, Field(max_length=40), AfterValidator(_money)]
+PositiveMoney = Annotated[StrictStr, Field(max_length=40), AfterValidator(_positive_money)]
+Aware = Annotated[datetime, AfterValidator(_aware), AfterValidator(_sane_instant)]
+Id = text(limits.ID)
 
 
 class _Event(BaseModel):
     # Unknown fields are refused (SPEC §5): a misspelt field must not pass as absent.
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-    event_id: Annotated[StrictStr, AfterValidator(_nonblank), Field(max_length=128)]
+    event_id: text(limits.EVENT_ID)
     occurred_at: Aware
-    actor: Annotated[StrictStr, AfterValidator(_nonblank), Field(max_length=128)] | None = None  # who sent it
+    actor: text(limits.ACTOR) | None = None  # who sent it
 
     @property
     def account(self) -> str | None:
@@ -89,14 +149,14 @@ class _Event(BaseModel):
 class DebtorIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     debtor_id: Id
-    phone: Annotated[StrictStr, AfterValidator(_nonblank)]
-    timezone: Annotated[StrictStr, AfterValidator(_tz)] = rules.DEFAULT_TIMEZONE
-    region: Annotated[StrictStr, AfterValidator(_nonblank)]
+    phone: text(limits.PHONE)
+    timezone: Annotated[StrictStr, Field(max_length=limits.TIMEZONE), AfterValidator(_tz)] = rules.DEFAULT_TIMEZONE
+    region: text(limits.REGION)
     age: Annotated[StrictInt, Field(ge=18, le=130)]
-    dialect: StrictStr | None = None
+    dialect: text(limits.DIALECT, blank=True) | None = None
     monthly_disposable_income: Money | None = None
-    address: StrictStr | None = None
-    simulation: dict[str, Any] = Field(default_factory=dict)
+    address: text(limits.ADDRESS, blank=True) | None = None
+    simulation: Annotated[dict[str, Any], AfterValidator(_simulation)] = Field(default_factory=dict)
 
 
 class AccountDefaulted(_Event):
@@ -104,25 +164,25 @@ class AccountDefaulted(_Event):
     account_id: Id
     amount_due: Money  # zero is caught by verification and closes the case invalid_debt
     currency: Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")]
-    due_date: date
-    contract_id: StrictStr
+    due_date: Annotated[date, AfterValidator(_sane_date)]
+    contract_id: text(limits.ID, blank=True)  # a blank one is caught by verification (invalid_debt)
     debtor: DebtorIn
     grade: Literal["I", "II", "III"] | None = None
     asset_flight_risk: StrictBool = False
-    team_id: StrictStr | None = None
+    team_id: text(limits.ID) | None = None
 
 
 class PaymentReceived(_Event):
     type: Literal["payment.received"]
     account_id: Id
-    payment_id: Annotated[StrictStr, AfterValidator(_nonblank)]
+    payment_id: text(limits.PAYMENT_ID)
     amount: PositiveMoney
 
 
 class DisputeOpened(_Event):
     type: Literal["dispute.opened"]
     account_id: Id
-    reason: Annotated[StrictStr, AfterValidator(_nonblank)]
+    reason: text(limits.FREE_TEXT)
 
 
 class DisputeResolved(_Event):
@@ -135,7 +195,7 @@ class SuspensionGranted(_Event):
     type: Literal["suspension.granted"]
     account_id: Id
     months: Annotated[StrictInt, Field(ge=1, le=24)]
-    reason: Annotated[StrictStr, AfterValidator(_nonblank)]
+    reason: text(limits.FREE_TEXT)
 
 
 class SuspensionRevoked(_Event):
@@ -145,20 +205,20 @@ class SuspensionRevoked(_Event):
 
 class DisasterDeclared(_Event):
     type: Literal["disaster.declared"]
-    region: Annotated[StrictStr, AfterValidator(_nonblank)]
+    region: text(limits.REGION)
     days: Annotated[StrictInt, Field(ge=1, le=366)] = 30
 
 
 class ComplaintFiled(_Event):
     type: Literal["complaint.filed"]
     account_id: Id
-    team_id: Annotated[StrictStr, AfterValidator(_nonblank)]
-    text: StrictStr
+    team_id: text(limits.ID)
+    text: text(limits.FREE_TEXT, blank=True)
 
 
 class TeamReviewCleared(_Event):
     type: Literal["team.review_cleared"]
-    team_id: Annotated[StrictStr, AfterValidator(_nonblank)]
+    team_id: text(limits.ID)
 
 
 class PlanAccepted(_Event):
@@ -202,26 +262,61 @@ def _describe(err: dict[str, Any]) -> str:
     return f"invalid {path}: {err['msg']}"
 
 
-def parse_event(line: str) -> _Event:
-    """One JSON line → a validated event, or :class:`EventRejected` with the reason."""
+def _too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def _load(line: str) -> dict[str, Any]:
+    """The line as a JSON object, within the size and shape an event may have."""
+    if len(line) > MAX_LINE_BYTES or len(line.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES:
+        raise EventRejected(f"line is longer than {MAX_LINE_BYTES // 1024} KiB")
+    if _SURROGATE.search(line):
+        raise EventRejected("not valid UTF-8")
     try:
         raw = json.loads(line)
     except json.JSONDecodeError as e:
         raise EventRejected(f"not valid JSON: {e.msg} at column {e.colno}") from None
+    except RecursionError:
+        raise EventRejected(f"nested more than {MAX_NESTING} levels deep") from None
     if not isinstance(raw, dict):
         raise EventRejected(f"an event must be a JSON object, got {type(raw).__name__}")
-    event_id = raw.get("event_id") if isinstance(raw.get("event_id"), str) else None
+    if _too_deep(raw):
+        raise EventRejected(f"nested more than {MAX_NESTING} levels deep")
+    return raw
+
+
+def parse_event(line: str) -> _Event:
+    """One JSON line → a validated event, or :class:`EventRejected` with the reason."""
+    raw = _load(line)
+    event_id = raw.get("event_id")
+    if not (isinstance(event_id, str) and 0 < len(event_id) <= limits.EVENT_ID and "\x00" not in event_id):
+        event_id = None  # not one to file a rejection under
     kind = raw.get("type")
     if kind is None:
         raise EventRejected("missing field type", event_id)
     if not isinstance(kind, str):
         raise EventRejected("wrong type for type: must be a string", event_id)
     if kind not in _ADAPTERS:
-        raise EventRejected(f"unknown event type {kind!r}", event_id)
+        raise EventRejected(f"unknown event type {kind[:64]!r}", event_id)
     try:
         return _ADAPTERS[kind].validate_json(line, strict=True)
     except ValidationError as e:
         raise EventRejected(_describe(e.errors()[0]), event_id) from None
+
+
+def storable(raw_line: str, limit: int = 10_000) -> str:
+    """A rejected line as it can be kept in any database and file: at most
+    ``limit`` characters, NUL and undecodable bytes written as escapes."""
+    return raw_line[:limit].replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def canonical(raw_line: str) -> str:

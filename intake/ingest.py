@@ -42,6 +42,7 @@ from intake.events import (
     TeamReviewCleared,
     canonical,
     parse_event,
+    storable,
 )
 from intake.protections import Protections
 from support.logs import get_logger
@@ -111,7 +112,7 @@ def _order_key(line: str, line_no: int) -> str | None:
     (an event without an account), or its own line for unparseable input."""
     try:
         raw = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # rejected with its reason when its turn comes
         return f"line:{line_no}"
     if not isinstance(raw, dict):
         return f"line:{line_no}"
@@ -141,7 +142,7 @@ def _write_rejects(report: IngestReport, path: Path, source: str) -> None:
     with path.open("a", encoding="utf-8") as out:
         for line_no, reason in report.rejects:
             out.write(json.dumps({"source": source, "line": line_no, "reason": reason,
-                                  "raw": report.reject_lines[line_no]}, ensure_ascii=False) + "\n")
+                                  "raw": storable(report.reject_lines[line_no])}, ensure_ascii=False) + "\n")
     report.rejects_file = str(path)
 
 
@@ -244,7 +245,7 @@ class Ingestor:
             try:
                 raw = json.loads(line)
                 kind = raw.get("type") if isinstance(raw, dict) else None
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
             return EventOutcome("rejected", r.event_id, kind if isinstance(kind, str) else None, reason=r.reason)
         ev = json.loads(line)
@@ -393,5 +394,5 @@ class Ingestor:
     async def _store_reject(self, source: str, line_no: int, line: str, r: EventRejected) -> None:
         async with self.db.transaction() as s:
             s.add(RejectedEvent(source=source, line_no=line_no, event_id=r.event_id, reason=r.reason,
-                                raw=line.rstrip("\n")[:10000], rejected_at=datetime.now(timezone.utc)))
+                                raw=storable(line.rstrip("\n")), rejected_at=datetime.now(timezone.utc)))
 
