@@ -9,6 +9,7 @@ it: plain lines every 2 s off a terminal; ``--no-progress`` turns it off).
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from collections.abc import Iterable
@@ -95,16 +96,19 @@ async def ingest_file(session: Session, file: str, rejects: str | None, *, as_js
                       parallel: int) -> int:
     if file == "-":
         bar = IngestProgress(None) if show else None
-        return await run_ingest(session, sys.stdin, "stdin", Path(rejects or "rejects.jsonl"), as_json=as_json,
+        raw = getattr(sys.stdin, "buffer", None)  # bytes that are not UTF-8: that line is rejected
+        stdin = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape") if raw else sys.stdin
+        return await run_ingest(session, stdin, "stdin", Path(rejects or "rejects.jsonl"), as_json=as_json,
                                 progress=bar, parallel=parallel)
     path = Path(file)
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
     bar = None
     if show:
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8", errors="surrogateescape") as f:
             bar = IngestProgress(sum(1 for line in f if line.strip()))
-    with path.open(encoding="utf-8") as f:
+    # a line with bytes that are not UTF-8 is rejected with that reason, not the whole file
+    with path.open(encoding="utf-8", errors="surrogateescape") as f:
         return await run_ingest(session, f, str(path), Path(rejects) if rejects else path.with_suffix(".rejects.jsonl"),
                                 as_json=as_json, progress=bar, parallel=parallel)
 
