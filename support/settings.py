@@ -10,12 +10,14 @@ variable and what it accepts; entry points print it and exit 2.
 
 from __future__ import annotations
 
+import os
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from temporalio.envconfig import ClientConfigProfile
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -23,6 +25,7 @@ from support.codec import parse_keys
 from workflows import rules
 
 DEFAULT_TASK_QUEUE = "collections"
+DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -38,9 +41,21 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=True, frozen=True, populate_by_name=True)
 
     # Temporal
-    temporal_address: str = Field("localhost:7233", validation_alias="TEMPORAL_ADDRESS",
-                                  description="Temporal frontend host:port")
-    temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE", description="Temporal namespace")
+    # Temporal: the `temporal` CLI's conventions (temporalio.envconfig): a TOML profile
+    # (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE) and TEMPORAL_* variables over it, TLS and API key included.
+    temporal_address: str = Field(DEFAULT_TEMPORAL_ADDRESS, validation_alias="TEMPORAL_ADDRESS",
+                                  description="Temporal frontend host:port (default: the profile's, else "
+                                              f"{DEFAULT_TEMPORAL_ADDRESS})")
+    temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE",
+                                    description="Temporal namespace (default: the profile's, else default)")
+    temporal_profile: str | None = Field(None, validation_alias="TEMPORAL_PROFILE",
+                                         description="profile of the Temporal config file (default: default)")
+    temporal_config_file: Path | None = Field(None, validation_alias="TEMPORAL_CONFIG_FILE",
+                                              description="Temporal TOML config file (default: the temporal CLI's)")
+    temporal_api_key: SecretStr | None = Field(None, validation_alias="TEMPORAL_API_KEY",
+                                               description="API key (Temporal Cloud); implies TLS")
+    temporal_tls: bool | None = Field(None, validation_alias="TEMPORAL_TLS",
+                                      description="TLS to Temporal (TEMPORAL_TLS_* give certificates)")
     task_queue: str = Field(DEFAULT_TASK_QUEUE, validation_alias="COLLECTIONS_TASK_QUEUE", min_length=1,
                             description="task queue of the case workflows and activities")
     # Database
@@ -136,6 +151,41 @@ class Settings(BaseSettings):
             raise ValueError("quiet hours may end between 08:00 and 12:00")
         return v
 
+    _temporal_profile: ClientConfigProfile = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _temporal_connection(self) -> Settings:
+        """Resolve the Temporal connection once, as the `temporal` CLI would."""
+        if self.temporal_config_file is not None and not self.temporal_config_file.is_file():
+            raise ValueError(f"TEMPORAL_CONFIG_FILE={str(self.temporal_config_file)!r} is not accepted: no such file")
+        env = {k: v for k, v in os.environ.items() if k.startswith("TEMPORAL_")}
+        set_here = self.model_fields_set  # given to load_settings or found in the environment
+        for name, var in (("temporal_address", "TEMPORAL_ADDRESS"), ("temporal_namespace", "TEMPORAL_NAMESPACE")):
+            if name in set_here:
+                env[var] = getattr(self, name)
+            else:
+                env.pop(var, None)
+        try:
+            profile = ClientConfigProfile.load(
+                profile=self.temporal_profile, config_source=self.temporal_config_file, override_env_vars=env)
+        except Exception as e:  # the SDK's ConfigError: a missing profile, a bad TOML file, a missing cert
+            source = self.temporal_config_file or "the temporal CLI's config file"
+            raise ValueError(f"TEMPORAL_PROFILE={self.temporal_profile or 'default'!r} in {source}"
+                             f" is not accepted: {e}") from None
+        object.__setattr__(self, "temporal_address", profile.address or DEFAULT_TEMPORAL_ADDRESS)
+        object.__setattr__(self, "temporal_namespace", profile.namespace or "default")
+        object.__setattr__(self, "temporal_api_key", SecretStr(profile.api_key) if profile.api_key else None)
+        object.__setattr__(self, "temporal_tls", bool(profile.to_client_connect_config().get("tls")))
+        self._temporal_profile = profile
+        return self
+
+    def temporal_connect_config(self) -> dict[str, Any]:
+        """Keyword arguments for ``Client.connect`` (address, namespace, TLS, API key)."""
+        config = dict(self._temporal_profile.to_client_connect_config())
+        config["target_host"] = self.temporal_address
+        config["namespace"] = self.temporal_namespace
+        return config
+
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
         if not self.database_url:
@@ -183,6 +233,8 @@ def _mask_url(url: str) -> str:
 
 def _one_line(err: ValidationError) -> str:
     first = err.errors()[0]
+    if not first["loc"]:  # a check across settings names its variables itself
+        return first["msg"].removeprefix("Value error, ")
     key = str(first["loc"][0]) if first["loc"] else ""
     field = next((f for n, f in Settings.model_fields.items() if key in (n, str(f.validation_alias))), None)
     name = str(field.validation_alias) if field is not None else key or "settings"

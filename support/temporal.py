@@ -21,8 +21,7 @@ INDEXED_VALUE_TYPES = {
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
+        **settings.temporal_connect_config(),  # address, namespace, TLS, API key: as the temporal CLI
         runtime=runtime,
         # payloads encrypted when COLLECTIONS_PAYLOAD_KEYS is set (support/codec.py)
         data_converter=data_converter(settings),
