@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -129,6 +130,7 @@ class CaseHistory(Base):
     next_action: Mapped[str | None] = mapped_column(String(64))
     next_action_at: Mapped[datetime | None] = mapped_column()
     note: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(128))  # who sent the event this step applied
     recorded_at: Mapped[datetime] = mapped_column()
 
 
@@ -183,15 +185,21 @@ class ComplianceIncident(Base):
 
 
 class Payment(Base):
-    __tablename__ = "payments"
+    """A payment, once per account and ``payment_id``: the backstop against
+    counting a payment twice (``request_key`` tells a retry of the same
+    request, an event id or a call's attempt, from another use of the id)."""
 
-    payment_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    __tablename__ = "payments"
+    __table_args__ = (PrimaryKeyConstraint("account_id", "payment_id"),)
+
     account_id: Mapped[str] = mapped_column(String(64), index=True)
+    payment_id: Mapped[str] = mapped_column(String(128))
     amount: Mapped[Decimal] = mapped_column()
     currency: Mapped[str] = mapped_column(String(3))
     received_at: Mapped[datetime] = mapped_column()
     source: Mapped[str] = mapped_column(String(16))  # event | call | late
     outstanding_after: Mapped[Decimal | None] = mapped_column()
+    request_key: Mapped[str | None] = mapped_column(String(160))
 
 
 class SkipTrace(Base):
@@ -286,8 +294,10 @@ class IngestedEvent(Base):
     type: Mapped[str] = mapped_column(String(32))
     account_id: Mapped[str | None] = mapped_column(String(64), index=True)
     payload: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))  # pending | dispatched | recorded
-    detail: Mapped[str | None] = mapped_column(Text)
+    # pending | dispatched (signalled) | applied | no_effect | refused | recorded (late payment) | rejected
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)  # what the event did, or why it did nothing
+    actor: Mapped[str | None] = mapped_column(String(128))  # who sent it (the envelope's actor)
     received_at: Mapped[datetime] = mapped_column()
 
 
