@@ -6,9 +6,17 @@ returns a Worker with every workflow and activity registered.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
+import os
+import re
 import signal
+import sys
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -20,7 +28,7 @@ from support.logs import configure_logging, get_logger, temporal_runtime
 from db.session import Database
 from workflows.case import DelinquentAccountWorkflow
 from workflows.model import DEFAULT_TASK_QUEUE
-from support.settings import Settings, load_settings
+from support.settings import Settings, SettingsError, load_settings
 from support.temporal import connect
 from workflows.rules import ContactRules
 
@@ -71,15 +79,47 @@ def build_worker(
     )
 
 
+class Unavailable(Exception):
+    """Temporal, the database or the adapters cannot be had: one line for the operator."""
+
+
+def _gist(e: BaseException) -> str:
+    """``Connection refused`` rather than a driver's or Core's transport dump."""
+    text = str(getattr(e, "orig", None) or e)
+    quoted = re.search(r'message: "([^"]+)"', text)
+    return quoted.group(1) if quoted else (text.splitlines()[0] if text else type(e).__name__)
+
+
+async def _connect(settings: Settings) -> Client:
+    try:
+        return await connect(settings, runtime=temporal_runtime())
+    except (RuntimeError, ValueError, OSError) as e:
+        raise Unavailable(f"cannot reach Temporal at {settings.temporal_address}: {_gist(e)}") from None
+
+
+async def _check_database(url: str) -> None:
+    """Open the database and ask it one question before taking any work."""
+    try:
+        async with Database(url) as db, db.sessions() as s:
+            await s.execute(text("SELECT 1"))
+    except (DBAPIError, OSError, asyncio.TimeoutError) as e:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise Unavailable(f"cannot open the database {shown}: {_gist(e)}") from None
+
+
 async def serve(settings: Settings) -> None:
     """Run a worker until SIGINT or SIGTERM."""
     # JSON lines on stderr, personal data masked: one line per step a case
     # takes; the SDK's and Core's own loggers only from WARNING up (no line per poll).
     configure_logging(settings.log_level or "INFO")
     log = get_logger(component="worker")
-    client = await connect(settings, runtime=temporal_runtime())
+    await _check_database(settings.database_url)
+    client = await _connect(settings)
     task_queue = settings.task_queue
-    worker = build_worker(client, task_queue=task_queue, settings=settings)
+    try:
+        worker = build_worker(client, task_queue=task_queue, settings=settings)
+    except (ImportError, AttributeError, TypeError) as e:
+        raise Unavailable(f"cannot load the adapters COLLECTIONS_ADAPTERS={settings.adapters!r}: {e}") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -92,12 +132,8 @@ async def serve(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python worker.py [--help]``: settings from the environment, read once;
-    a bad one is one line and exit 2, an unreachable Temporal one line and exit 1."""
-    import argparse
-    import sys
-
-    from support.settings import SettingsError
-
+    a bad one is one line and exit 2; an unopenable database, an unreachable
+    Temporal or adapters that do not load are one line and exit 1."""
     argparse.ArgumentParser(
         prog="worker.py", description="Run a collections worker: every case workflow and activity, on the task "
                                       "queue COLLECTIONS_TASK_QUEUE, until SIGINT or SIGTERM.",
@@ -110,14 +146,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         asyncio.run(serve(settings))
-    except RuntimeError as e:
-        if "connect" not in str(e).lower():
-            raise
-        print(f"worker.py: cannot reach Temporal at {settings.temporal_address}: {str(e).splitlines()[0]}",
-              file=sys.stderr)
+    except Unavailable as e:
+        print(f"worker.py: {e}", file=sys.stderr)
         return 1
     return 0
 
 
+def exit_now(code: int) -> None:
+    """Exit without interpreter teardown: the Temporal client's Core threads can
+    abort a finalizing interpreter (temporalio/sdk-python#300), turning exit 1 into a crash."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_now(main())

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 from phonenumbers import country_code_for_region
 
-from cli import render
+from cli import errors, render
 from cli.errors import FAILED, OK, UsageError
 from cli.session import launch, session_of
 from db import evidence
@@ -29,7 +29,11 @@ PANEL = "Set up and administer"
 def migrate(ctx: typer.Context) -> Any:
     """Apply the Alembic migrations to DATABASE_URL."""
     async def work() -> int:
-        await upgrade(session_of(ctx).settings.database_url)
+        url = session_of(ctx).settings.database_url
+        try:
+            await upgrade(url)
+        except (OSError, asyncio.TimeoutError) as e:  # the server is not there (a database error says itself)
+            raise errors.cannot_open(url, e) from None
         render.say("database migrated")
         return OK
     return launch(ctx, work())

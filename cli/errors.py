@@ -9,14 +9,19 @@ the traceback for whoever files the bug.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import traceback
 from collections.abc import Awaitable
 
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from temporalio.service import RPCError
 
 from cli import render
+from db.session import Database
 from support.codec import PayloadKeyError
 from support.settings import Settings, SettingsError
 
@@ -32,6 +37,41 @@ class Failed(Exception):
     """A command that could not do its job, with the reason: exit 1."""
 
 
+def where(url: str) -> str:
+    """A database URL for people: the SQLite file, or the URL without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite file {parsed.database}"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _first_line(e: BaseException) -> str:
+    """The gist of a driver's or Core's error: ``Connection refused`` rather than a transport dump."""
+    orig = getattr(e, "orig", None)
+    text = str(orig if orig is not None else e)
+    quoted = re.search(r'message: "([^"]+)"', text)  # tonic's transport errors
+    return quoted.group(1) if quoted else (text.splitlines()[0] if text else type(e).__name__)
+
+
+UNOPENABLE = (DBAPIError, OperationalError, OSError, asyncio.TimeoutError)
+
+
+def cannot_open(url: str, e: BaseException) -> Failed:
+    """The one line for a database that cannot be opened or reached."""
+    hint = " (does its directory exist? `collections migrate` creates the file)" if url.startswith("sqlite") else ""
+    return Failed(f"cannot open the database ({where(url)}): {_first_line(e)}{hint}")
+
+
+async def check_database(db: Database) -> None:
+    """Open the database and ask it one question: an unopenable file or an
+    unreachable server is one line (:class:`Failed`) before a command starts."""
+    try:
+        async with db.sessions() as s:
+            await s.execute(text("SELECT 1"))
+    except UNOPENABLE as e:
+        raise cannot_open(db.url, e) from None
+
+
 def _explain(e: BaseException, settings: Settings | None) -> tuple[str, int]:
     """(one line, exit code) for a failure; the catch-all says what it was."""
     if isinstance(e, UsageError | SettingsError | PayloadKeyError):
@@ -45,10 +85,11 @@ def _explain(e: BaseException, settings: Settings | None) -> tuple[str, int]:
         text = str(e.orig if getattr(e, "orig", None) is not None else e)
         if "no such table" in text or "does not exist" in text:
             return "the database has no schema yet: run `collections migrate` first", FAILED
-        return f"database error: {text.splitlines()[0] if text else type(e).__name__}", FAILED
+        place = f" ({where(settings.database_url)})" if settings is not None else ""
+        return f"database error{place}: {text.splitlines()[0] if text else type(e).__name__}", FAILED
     address = settings.temporal_address if settings is not None else "the configured address"
     if isinstance(e, RuntimeError) and "connect" in str(e).lower():
-        return (f"cannot reach Temporal at {address}: {str(e).splitlines()[0]} "
+        return (f"cannot reach Temporal at {address}: {_first_line(e)} "
                 "(is the server running? `make demo` starts one)", FAILED)
     if isinstance(e, RPCError):
         return f"Temporal at {address} refused: {e.message}", FAILED

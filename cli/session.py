@@ -54,7 +54,9 @@ class Session:
 
     @asynccontextmanager
     async def database(self) -> AsyncIterator[Database]:
+        """The database, opened and answering (else :class:`~cli.errors.Failed` with one line)."""
         async with Database(self.settings.database_url) as db:
+            await errors.check_database(db)
             yield db
 
 
