@@ -1,5 +1,9 @@
 """Region and team protections (SPEC §4), fanned out from the database.
 
+An event that does not apply (clearing a team that is not suspended, a
+disaster already declared for longer) changes nothing: its status is
+``no_effect`` and its detail says why.
+
 A disaster or a team suspension reaches every open case it covers by a
 query on the ``cases`` table — not by any process remembering its cases —
 and each case is signalled with the declaring event's id, so a re-run after
@@ -17,6 +21,7 @@ from sqlalchemy import func, select, update
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from intake.regions import local_time, zone_of
 from support.logs import get_logger
 from db.models import Case, Complaint, Disaster, TeamSuspension
 from db.session import Database
@@ -24,6 +29,11 @@ from workflows import rules
 from workflows.model import CaseEvent, case_workflow_id
 
 FAN_OUT_CONCURRENCY = 32
+NO_EFFECT = "no_effect"  # the event's status when it changed nothing (the detail says why)
+
+
+def _cases(n: int) -> str:
+    return f"{n} open case{'' if n == 1 else 's'}"
 
 
 class Protections:
@@ -34,8 +44,23 @@ class Protections:
         self.log = get_logger(component="protections")
 
     async def declare_disaster(self, event_id: str, region: str, days: int, at: datetime) -> tuple[str, str]:
+        """Pause the region's open cases until ``at`` + ``days``. A disaster
+        already declared there until later makes this one change nothing; one
+        until earlier is extended (the detail says which)."""
         ends = at.astimezone(timezone.utc) + timedelta(days=days)
+
+        def shown(when: datetime) -> str:  # on the region's own clock
+            return local_time(when, zone_of(region))
+
         async with self.db.transaction() as s:
+            await self.db.lock(s, f"region:{region}")
+            standing = await s.scalar(select(Disaster).where(
+                Disaster.region == region, Disaster.ends_at > at, Disaster.event_id != event_id,
+            ).order_by(Disaster.ends_at.desc()).limit(1))
+            if standing is not None and standing.ends_at >= ends:
+                return NO_EFFECT, (f"no effect: a disaster in {region} is already declared (event "
+                                   f"{standing.event_id}) until {shown(standing.ends_at)}, not before this one's "
+                                   f"{shown(ends)}")
             await s.execute(self.db.insert(Disaster).values(
                 event_id=event_id, region=region, declared_at=at, ends_at=ends, cases_notified=0,
             ).on_conflict_do_nothing())
@@ -44,7 +69,9 @@ class Protections:
         async with self.db.transaction() as s:
             await s.execute(update(Disaster).where(Disaster.event_id == event_id).values(cases_notified=n))
         self.log.info("disaster declared", region=region, until=ends.isoformat(), cases=n)
-        return "dispatched", f"disaster grace until {ends.isoformat()} sent to {n} open cases"
+        did = (f"disaster grace in {region} extended from {shown(standing.ends_at)} (event {standing.event_id}) to"
+               if standing is not None else f"disaster grace in {region} until")
+        return "dispatched", f"{did} {shown(ends)}; sent to {_cases(n)}"
 
     async def file_complaint(self, event_id: str, account_id: str, team_id: str, text: str,
                              at: datetime) -> tuple[str, str]:
@@ -70,14 +97,22 @@ class Protections:
         return "dispatched", f"team {team_id} suspended after {count} complaints; {n} cases paused"
 
     async def clear_team(self, event_id: str, team_id: str, at: datetime) -> tuple[str, str]:
+        """Lift a team's suspension and resume its cases; a team that is not
+        suspended is left as it is (no effect)."""
         async with self.db.transaction() as s:
-            await s.execute(update(TeamSuspension).where(
+            await self.db.lock(s, f"team:{team_id}")
+            cleared = await s.execute(update(TeamSuspension).where(
                 TeamSuspension.team_id == team_id, TeamSuspension.cleared_at.is_(None),
             ).values(cleared_at=at, cleared_by_event=event_id))
+            # this very event cleared it before (an ingest re-run after a crash): fan out again
+            by_this = cleared.rowcount or await s.scalar(select(func.count()).select_from(TeamSuspension).where(
+                TeamSuspension.cleared_by_event == event_id))
+        if not by_this:
+            return NO_EFFECT, f"no effect: team {team_id} is not suspended"
         n = await self._fan_out(Case.team_id == team_id, CaseEvent(
             event_id, "team.review_cleared", at, {"team_id": team_id}))
         self.log.info("team cleared", team_id=team_id, cases=n)
-        return "dispatched", f"team {team_id} cleared; {n} cases notified"
+        return "dispatched", f"team {team_id} cleared; {_cases(n)} released from its suspension"
 
     async def _fan_out(self, where, event: CaseEvent) -> int:
         """Signal every open case matching ``where``; returns how many were reached."""

@@ -14,8 +14,11 @@ metadata): writing our own country-code table would be a worse copy of it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import phonenumbers
+
+from workflows import rules
 
 
 @dataclass(frozen=True)
@@ -134,3 +137,13 @@ def zone_of(region: str) -> str | None:
     """The region's time zone, if the table knows it (for a region-wide event's times)."""
     known = find(region)
     return known.timezone if known is not None else None
+
+
+def local_time(at: datetime, tz: str | None) -> str:
+    """An instant as people read it: local time with the year and the zone's
+    name, ``2026-12-25 05:20 Asia/Urumqi`` (UTC when no zone is known). The
+    one rule for times shown to people; JSON for scripts keeps UTC ISO 8601."""
+    zone = tz if tz and rules.is_valid_timezone(tz) else "UTC"
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return f"{rules.local_datetime(at, zone):%Y-%m-%d %H:%M} {zone}"
