@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test stop venv bench bench-ingest clean screenshot
+.PHONY: demo test stop venv bench bench-ingest bench-vs-bare clean screenshot
 N ?= 2000
 
 $(STAMP): pyproject.toml
@@ -41,6 +41,11 @@ bench: $(STAMP)
 
 bench-ingest: $(STAMP)
 	$(PY) bench/ingest.py $(N)
+
+# The product beside bare Temporal on one dev server: opening rate, memory per
+# parked case, ingest alone (bench/vs_bare.py; N defaults to 1000 here).
+bench-vs-bare: $(STAMP)
+	$(PY) bench/vs_bare.py $(if $(filter command line,$(origin N)),$(N),1000)
 
 clean: stop
 	rm -rf .data

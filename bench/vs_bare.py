@@ -1,0 +1,187 @@
+"""The product beside bare Temporal, on one dev server in one run.
+
+    .venv/bin/python bench/vs_bare.py [N]      (default 1000; `make bench-vs-bare`)
+
+For N cases each side, with its worker in a process of its own:
+
+- opening: N cases started until each has taken its first step — for the
+  product, N ``account.defaulted`` events ingested until N day-0 calls are in
+  ``contact_attempts``; for bare Temporal, N workflows of four no-op
+  activities started until N first activities ran;
+- memory: the worker's resident memory with those N cases parked in its
+  cache, per case, after the start-up memory is taken off;
+- ingest alone (no worker polling): N default events through the intake
+  against N bare signal-with-starts.
+
+Prints both figures and the ratio; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import dev_server_and_database  # noqa: E402
+from db.models import ContactAttempt  # noqa: E402
+from db.session import Database  # noqa: E402
+from intake.ingest import Ingestor  # noqa: E402
+from support.logs import configure_logging  # noqa: E402
+from support.settings import load_settings  # noqa: E402
+
+DAYTIME_ZONES = ("Asia/Shanghai", "Europe/London", "America/New_York", "America/Los_Angeles", "Pacific/Auckland")
+
+
+def daytime_zone(now: datetime) -> str:
+    """A zone where it is working hours now, so the day-0 call goes out at once."""
+    return next((z for z in DAYTIME_ZONES if 9 <= now.astimezone(ZoneInfo(z)).hour < 19), "Asia/Shanghai")
+
+
+def default_events(n: int, prefix: str, now: datetime) -> list[str]:
+    tz = daytime_zone(now)
+    return [json.dumps({
+        "event_id": f"{prefix}-ev-{i}", "type": "account.defaulted", "occurred_at": now.isoformat(),
+        "account_id": f"{prefix}-{i:06d}", "amount_due": "1000.00", "currency": "CNY",
+        "due_date": (now.date() - timedelta(days=40)).isoformat(), "contract_id": f"K-{i}",
+        "debtor": {"debtor_id": f"{prefix}-D-{i}", "phone": f"+86 139{i:08d}", "timezone": tz,
+                   "region": "CN-GD", "age": 30 + i % 40},
+    }) for i in range(n)]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+async def wait_for(predicate, timeout: float = 3600) -> float:
+    start = time.perf_counter()
+    while not await predicate():
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError("benchmark condition not reached")
+        await asyncio.sleep(0.2)
+    return time.perf_counter() - start
+
+
+def start_worker(args: list[str], env: dict[str, str], ready: str, log: Path) -> subprocess.Popen:
+    out = log.open("w")
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=out)
+    deadline = time.monotonic() + 60
+    while ready not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"worker did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    time.sleep(1.0)  # settle: first polls, imports done
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def bare_side(env, tmp: Path, n: int) -> tuple[float, float]:
+    """(cases opened per second, KiB per parked case) for bare Temporal."""
+    marks = tmp / "bare.marks"
+    marks.touch()
+    target = env.client.service_client.config.target_host
+    proc = start_worker(["bench/bare.py", target, env.client.namespace, "bare"], {"BARE_MARK_FILE": str(marks)},
+                        "ready", tmp / "bare-worker.log")
+    try:
+        before = rss_kib(proc.pid)
+        t0 = time.perf_counter()
+        for i in range(0, n, 50):
+            await asyncio.gather(*(env.client.start_workflow("BareCase", f"B-{k}", id=f"bare-{k}", task_queue="bare")
+                                   for k in range(i, min(i + 50, n))))
+
+        async def all_stepped() -> bool:
+            return marks.read_text().count("\n") >= n
+        await wait_for(all_stepped)
+        opened = time.perf_counter() - t0
+        await asyncio.sleep(5)  # the other three activities, then parked
+        return n / opened, (rss_kib(proc.pid) - before) / n
+    finally:
+        stop(proc)
+
+
+async def project_side(env, url: str, tmp: Path, n: int) -> tuple[float, float]:
+    """(cases opened per second, KiB per parked case) for the product."""
+    target = env.client.service_client.config.target_host
+    worker_env = {"TEMPORAL_ADDRESS": target, "TEMPORAL_NAMESPACE": env.client.namespace, "DATABASE_URL": url,
+                  "COLLECTIONS_TASK_QUEUE": "project", "LOG_LEVEL": "INFO"}
+    proc = start_worker(["worker.py"], worker_env, "worker started", tmp / "project-worker.log")
+    try:
+        before = rss_kib(proc.pid)
+        settings = load_settings(database_url=url, task_queue="project", temporal_address=target)
+        async with Database(url) as db:
+            t0 = time.perf_counter()
+            report = await Ingestor(env.client, db, settings).ingest_lines(
+                default_events(n, "P", datetime.now(timezone.utc)), source="bench", concurrency=32)
+            assert report.accepted == n, report.rejects[:3]
+
+            async def all_called() -> bool:
+                async with db.sessions() as s:
+                    return await s.scalar(select(func.count()).select_from(ContactAttempt)) >= n
+            await wait_for(all_called)
+            opened = time.perf_counter() - t0
+        await asyncio.sleep(5)  # recorded and parked until day 3
+        return n / opened, (rss_kib(proc.pid) - before) / n
+    finally:
+        stop(proc)
+
+
+async def ingest_side(env, url: str, n: int) -> tuple[float, float]:
+    """(project events/s, bare signal-with-starts/s) with no worker polling."""
+    settings = load_settings(database_url=url, task_queue="nobody", temporal_address="localhost:1")
+    async with Database(url) as db:
+        t0 = time.perf_counter()
+        report = await Ingestor(env.client, db, settings).ingest_lines(
+            default_events(n, "I", datetime.now(timezone.utc)), source="bench", concurrency=32)
+        project = n / (time.perf_counter() - t0)
+    assert report.accepted == n
+    gate = asyncio.Semaphore(32)
+
+    async def one(k: int) -> None:
+        async with gate:
+            await env.client.start_workflow("BareCase", f"S-{k}", id=f"sws-{k}", task_queue="nobody",
+                                            start_signal="event", start_signal_args=[{"k": k}])
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(k) for k in range(n)))
+    return project, n / (time.perf_counter() - t0)
+
+
+async def main(n: int) -> None:
+    configure_logging("WARNING")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        async with dev_server_and_database(tmp_name) as (env, url):
+            bare_rate, bare_mem = await bare_side(env, tmp, n)
+            project_rate, project_mem = await project_side(env, url, tmp, n)
+            ingest_rate, sws_rate = await ingest_side(env, url, n)
+    print(f"{n} cases a side, one dev server (SQLite, WAL), workers in processes of their own")
+    print(f"{'':34}{'product':>12}{'bare':>12}{'ratio':>8}")
+    print(f"{'opening (cases/s, first step done)':34}{project_rate:>12.1f}{bare_rate:>12.1f}"
+          f"{project_rate / bare_rate:>8.2f}")
+    print(f"{'worker memory per parked case (KiB)':34}{project_mem:>12.0f}{bare_mem:>12.0f}"
+          f"{project_mem / bare_mem:>8.2f}")
+    print(f"{'ingest alone (events/s)':34}{ingest_rate:>12.1f}{sws_rate:>12.1f}{ingest_rate / sws_rate:>8.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))
