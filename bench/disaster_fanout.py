@@ -14,7 +14,7 @@ import json
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from intake.ingest import Ingestor  # noqa: E402
-from bench.common import dev_server_and_database  # noqa: E402
+from bench.common import default_events, dev_server_and_database, wait_until  # noqa: E402
 from support.logs import configure_logging  # noqa: E402
 from db.models import Case, CaseHistory  # noqa: E402
 from db.session import Database  # noqa: E402
@@ -32,26 +32,8 @@ from worker import build_worker  # noqa: E402
 
 
 def defaults(n: int, now: datetime) -> list[str]:
-    lines = []
-    for i in range(n):
-        region = "CN-GD" if i % 4 else "CN-SC"  # three in four inside the disaster region
-        lines.append(json.dumps({
-            "event_id": f"bench-{i}", "type": "account.defaulted", "occurred_at": now.isoformat(),
-            "account_id": f"B-{i:06d}", "amount_due": "1000.00", "currency": "CNY",
-            "due_date": (now.date() - timedelta(days=40)).isoformat(), "contract_id": f"K-{i}",
-            "debtor": {"debtor_id": f"BD-{i}", "phone": f"+86 139{i:08d}", "timezone": "Asia/Shanghai",
-                       "region": region, "age": 30 + i % 40},
-        }))
-    return lines
-
-
-async def wait_until(predicate, timeout: float = 1800) -> float:
-    start = time.perf_counter()
-    while not await predicate():
-        if time.perf_counter() - start > timeout:
-            raise TimeoutError("benchmark condition not reached")
-        await asyncio.sleep(0.5)
-    return time.perf_counter() - start
+    """Three in four inside the disaster region."""
+    return default_events(n, now, region=lambda i: "CN-GD" if i % 4 else "CN-SC")
 
 
 async def main(n: int) -> None:

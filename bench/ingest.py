@@ -25,8 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from intake.ingest import Ingestor  # noqa: E402
 from support.logs import configure_logging  # noqa: E402
-from bench.common import dev_server_and_database  # noqa: E402
-from bench.disaster_fanout import defaults  # noqa: E402
+from bench.common import default_events, dev_server_and_database  # noqa: E402
 from db.session import Database  # noqa: E402
 from support.settings import load_settings  # noqa: E402
 
@@ -38,17 +37,6 @@ def payments(n: int, prefix: str, now: datetime) -> list[str]:
         "event_id": f"{prefix}-pay-{i}", "type": "payment.received", "occurred_at": now.isoformat(),
         "account_id": f"{prefix}-{i:06d}", "payment_id": f"{prefix}-P-{i}", "amount": "10.00",
     }) for i in range(n)]
-
-
-def renamed(lines: list[str], prefix: str) -> list[str]:
-    """The benchmark's default events under other account and event ids."""
-    out = []
-    for line in lines:
-        ev = json.loads(line)
-        i = int(ev["account_id"].split("-")[1])
-        ev["account_id"], ev["event_id"] = f"{prefix}-{i:06d}", f"{prefix}-{ev['event_id']}"
-        out.append(json.dumps(ev))
-    return out
 
 
 async def timed(ingestor: Ingestor, lines: list[str], parallel: int):
@@ -67,7 +55,7 @@ async def main(n: int) -> None:
             print(f"{'parallel':>8}  {'defaults':>16}  {'payments':>16}  {'duplicates':>16}")
             for parallel in PARALLELISM:
                 prefix = f"P{parallel}"
-                opened = renamed(defaults(n, now), prefix)
+                opened = default_events(n, now, prefix=prefix)
                 a, ta = await timed(ingestor, opened, parallel)
                 b, tb = await timed(ingestor, payments(n, prefix, now), parallel)
                 c, tc = await timed(ingestor, opened, parallel)

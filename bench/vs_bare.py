@@ -19,13 +19,12 @@ Prints both figures and the ratio; nothing is asserted.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -34,7 +33,7 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import dev_server_and_database  # noqa: E402
+from bench.common import default_events, dev_server_and_database, wait_until  # noqa: E402
 from db.models import ContactAttempt  # noqa: E402
 from db.session import Database  # noqa: E402
 from intake.ingest import Ingestor  # noqa: E402
@@ -49,31 +48,11 @@ def daytime_zone(now: datetime) -> str:
     return next((z for z in DAYTIME_ZONES if 9 <= now.astimezone(ZoneInfo(z)).hour < 19), "Asia/Shanghai")
 
 
-def default_events(n: int, prefix: str, now: datetime) -> list[str]:
-    tz = daytime_zone(now)
-    return [json.dumps({
-        "event_id": f"{prefix}-ev-{i}", "type": "account.defaulted", "occurred_at": now.isoformat(),
-        "account_id": f"{prefix}-{i:06d}", "amount_due": "1000.00", "currency": "CNY",
-        "due_date": (now.date() - timedelta(days=40)).isoformat(), "contract_id": f"K-{i}",
-        "debtor": {"debtor_id": f"{prefix}-D-{i}", "phone": f"+86 139{i:08d}", "timezone": tz,
-                   "region": "CN-GD", "age": 30 + i % 40},
-    }) for i in range(n)]
-
-
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-async def wait_for(predicate, timeout: float = 3600) -> float:
-    start = time.perf_counter()
-    while not await predicate():
-        if time.perf_counter() - start > timeout:
-            raise TimeoutError("benchmark condition not reached")
-        await asyncio.sleep(0.2)
-    return time.perf_counter() - start
 
 
 def start_worker(args: list[str], env: dict[str, str], ready: str, log: Path) -> subprocess.Popen:
@@ -112,7 +91,7 @@ async def bare_side(env, tmp: Path, n: int) -> tuple[float, float]:
 
         async def all_stepped() -> bool:
             return marks.read_text().count("\n") >= n
-        await wait_for(all_stepped)
+        await wait_until(all_stepped)
         opened = time.perf_counter() - t0
         await asyncio.sleep(5)  # the other three activities, then parked
         return n / opened, (rss_kib(proc.pid) - before) / n
@@ -130,15 +109,16 @@ async def project_side(env, url: str, tmp: Path, n: int) -> tuple[float, float]:
         before = rss_kib(proc.pid)
         settings = load_settings(database_url=url, task_queue="project", temporal_address=target)
         async with Database(url) as db:
+            now = datetime.now(timezone.utc)
             t0 = time.perf_counter()
             report = await Ingestor(env.client, db, settings).ingest_lines(
-                default_events(n, "P", datetime.now(timezone.utc)), source="bench", concurrency=32)
+                default_events(n, now, prefix="P", tz=daytime_zone(now)), source="bench", concurrency=32)
             assert report.accepted == n, report.rejects[:3]
 
             async def all_called() -> bool:
                 async with db.sessions() as s:
                     return await s.scalar(select(func.count()).select_from(ContactAttempt)) >= n
-            await wait_for(all_called)
+            await wait_until(all_called)
             opened = time.perf_counter() - t0
         await asyncio.sleep(5)  # recorded and parked until day 3
         return n / opened, (rss_kib(proc.pid) - before) / n
@@ -152,7 +132,7 @@ async def ingest_side(env, url: str, n: int) -> tuple[float, float]:
     async with Database(url) as db:
         t0 = time.perf_counter()
         report = await Ingestor(env.client, db, settings).ingest_lines(
-            default_events(n, "I", datetime.now(timezone.utc)), source="bench", concurrency=32)
+            default_events(n, datetime.now(timezone.utc), prefix="I"), source="bench", concurrency=32)
         project = n / (time.perf_counter() - t0)
     assert report.accepted == n
     gate = asyncio.Semaphore(32)
