@@ -85,8 +85,8 @@ def show_case(ctx: typer.Context, account: Account,
                                                                    "object")] = False) -> Any:
     """A readable summary of one case (for people).
 
-    Stage, balance, what the case waits for, protections, installment plan, legal track, and the contact
-    history and payments from the database; times in the debtor's time zone.
+    Stage, balance, what the case waits for, protections, installment plan, legal track, and from the
+    database the contact history, payments and who did what; times debtor-local, with the zone and year.
     """
     async def work() -> int:
         session = session_of(ctx)
@@ -95,13 +95,11 @@ def show_case(ctx: typer.Context, account: Account,
             return USAGE
         async with session.database() as db:
             history = await show.load_history(db, account)
-        contacts, payments = history if history is not None else (None, None)
         if as_json:
-            render.json_out({"status": st, "contacts": contacts, "payments": payments}, indent=2)
+            render.json_out({"status": st, "contacts": history.contacts, "payments": history.payments,
+                             "history": history.notes}, indent=2)
             return OK
-        show.print_case(st, contacts, payments)
-        if history is None:
-            render.note("(database not readable: contact history from the case only)")
+        show.print_case(st, history)
         return OK
     return launch(ctx, work())
 
@@ -218,10 +216,10 @@ def _amount(text: str | None) -> str | None:
 
 
 def _print_cases(rows: list[CaseRow], state: str, limit: int) -> None:
-    headers = ["account", "region", "grade", "stage", "outstanding", "paused", "next", "at (local)"]
+    headers = ["account", "region", "grade", "stage", "outstanding", "paused", "next", "at (debtor-local)"]
     table = []
     for r in rows:
-        when = render.local(r.next_action_at, r.timezone or "UTC")[5:] if r.next_action_at else ""
+        when = render.local(r.next_action_at, r.timezone)
         table.append([r.account_id, r.region, r.grade, r.stage, f"{r.outstanding} {r.currency or ''}".strip(),
                       ",".join(r.paused_by), r.next_action or "", when]
                      + ([r.closed_reason or r.status.lower()] if state != "open" else []))

@@ -9,6 +9,7 @@ failed, 2 bad arguments (also an unknown account for status/show).
 from __future__ import annotations
 
 import asyncio
+import difflib
 import inspect
 import os
 import sys
@@ -57,7 +58,8 @@ def _usage_error(e: click_errors.ClickException) -> int:
         return e.exit_code  # the help is printed already
     message = e.format_message()
     if isinstance(e, click_errors.NoSuchOption) and e.possibilities:
-        message = f"{e.message}. Did you mean {' or '.join(sorted(e.possibilities))}?"
+        best = difflib.get_close_matches(e.option_name, list(e.possibilities), n=1, cutoff=0)  # the closest only
+        message = f"{e.message}. Did you mean {best[0]}?"
     ctx = getattr(e, "ctx", None)
     console = render.stderr()
     if ctx is not None:

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -25,7 +25,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from workflows import rules
+from intake.regions import local_time
 
 
 def no_color() -> bool:
@@ -94,13 +94,10 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str |
 
 # ---------------------------------------------------------------- times
 
-def local(at: datetime | None, tz: str) -> str:
-    """An instant in the debtor's time zone, with the year: ``2026-11-29 10:00``."""
-    if at is None:
-        return ""
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
-    return rules.local_datetime(at, tz).strftime("%Y-%m-%d %H:%M")
+def local(at: datetime | None, tz: str | None) -> str:
+    """An instant as people read it: the debtor's local time with the year and
+    the zone, ``2026-11-29 10:00 Asia/Shanghai`` (UTC ISO 8601 is for JSON only)."""
+    return local_time(at, tz) if at is not None else ""
 
 
 def relative(at: datetime | None, now: datetime) -> str:

@@ -1,14 +1,15 @@
 """``show ACCOUNT``: the page a person reads about one case.
 
 From the case's typed ``status`` query (:class:`workflows.status.CaseStatus`)
-and, when the database can be read, its contact attempts and payments. Times
-are the debtor's local time (the zone is named in the heading) with the year,
-and how far they are from now.
+and, from the database, its contact attempts, payments and the notes of its
+history with who made each happen (the operator, or the upstream system that
+sent the event). Times are the debtor's local time with the year and the
+zone, and how far they are from now.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
@@ -17,11 +18,10 @@ from rich.padding import Padding
 from rich.table import Column, Table
 from rich.text import Text
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from cli import render
 from cli.render import local, relative
-from db.models import ContactAttempt, Payment
+from db.models import CaseHistory, ContactAttempt, Payment
 from db.session import Database
 from workflows.status import CaseStatus, LegalStatus, PlanOffer, PlanStatus
 
@@ -50,20 +50,38 @@ class PaymentRow:
     source: str
 
 
-async def load_history(db: Database, account_id: str) -> tuple[list[Contact], list[PaymentRow]] | None:
-    """Contact attempts and payments from the database, or None if it cannot be read."""
-    try:
-        async with db.sessions() as s:
-            attempts = (await s.scalars(
-                select(ContactAttempt).where(ContactAttempt.account_id == account_id)
-                .order_by(ContactAttempt.attempted_at, ContactAttempt.id))).all()
-            payments = (await s.scalars(
-                select(Payment).where(Payment.account_id == account_id).order_by(Payment.received_at))).all()
-    except (DBAPIError, OperationalError, OSError):
-        return None
-    contacts = [Contact(a.attempted_at, a.local_date, a.local_time, a.timezone, a.step, a.attempt_no, a.channel,
-                        a.outcome, a.team_id, a.promised_date, a.paid_amount) for a in attempts]
-    return contacts, [PaymentRow(p.payment_id, p.amount, p.currency, p.received_at, p.source) for p in payments]
+@dataclass
+class Note:
+    """A step of the case's history that says what happened, and who made it happen."""
+
+    at: datetime
+    actor: str | None  # None: the case itself (a timer, a call outcome)
+    note: str
+
+
+@dataclass
+class History:
+    contacts: list[Contact] = field(default_factory=list)
+    payments: list[PaymentRow] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+
+async def load_history(db: Database, account_id: str) -> History:
+    """Contact attempts, payments and the case history's notes, from the database."""
+    async with db.sessions() as s:
+        attempts = (await s.scalars(
+            select(ContactAttempt).where(ContactAttempt.account_id == account_id)
+            .order_by(ContactAttempt.attempted_at, ContactAttempt.id))).all()
+        payments = (await s.scalars(
+            select(Payment).where(Payment.account_id == account_id).order_by(Payment.received_at))).all()
+        steps = (await s.scalars(
+            select(CaseHistory).where(CaseHistory.account_id == account_id, CaseHistory.note.is_not(None))
+            .order_by(CaseHistory.revision))).all()
+    return History(
+        [Contact(a.attempted_at, a.local_date, a.local_time, a.timezone, a.step, a.attempt_no, a.channel, a.outcome,
+                 a.team_id, a.promised_date, a.paid_amount) for a in attempts],
+        [PaymentRow(p.payment_id, p.amount, p.currency, p.received_at, p.source) for p in payments],
+        [Note(h.recorded_at, h.actor, h.note or "") for h in steps])
 
 
 def _fields(rows: list[tuple[str, str]]) -> RenderableType:
@@ -143,14 +161,14 @@ def _note(c: Contact) -> str:
     return ", ".join(n for n in notes if n)
 
 
-def _history(st: CaseStatus, contacts: list[Contact] | None, payments: list[PaymentRow] | None
-             ) -> list[RenderableType]:
+def _history(st: CaseStatus, history: History | None) -> list[RenderableType]:
     tz = st.timezone
+    contacts, payments = (history.contacts, history.payments) if history else (None, None)
     out: list[RenderableType] = [Text("")]
     if contacts:
         out.append(Text("Contact history (database)", style="bold"))
-        out.append(_lines([[f"{c.local_date} {c.local_time[:5]}", c.step, c.channel, c.outcome, _note(c)]
-                           for c in contacts]))
+        out.append(_lines([[f"{c.local_date} {c.local_time[:5]} {c.timezone}", c.step, c.channel, c.outcome,
+                            _note(c)] for c in contacts]))
     elif st.ladder:
         out.append(Text("Contact history (from the case)", style="bold"))
         out.append(_lines([[local(r.at, tz), r.step, r.outcome] for r in st.ladder]))
@@ -160,18 +178,20 @@ def _history(st: CaseStatus, contacts: list[Contact] | None, payments: list[Paym
         out.append(Text("Payments", style="bold"))
         out.append(_lines([[local(p.received_at, tz), f"{p.amount} {p.currency or st.currency}",
                             f"{p.payment_id} ({p.source})"] for p in payments], right=(1,)))
+    if history and history.notes:
+        out.append(Text("Who did what", style="bold"))
+        out.append(_lines([[local(n.at, tz), n.actor or "(the case)", n.note] for n in history.notes]))
     return out
 
 
-def render_case(st: CaseStatus, contacts: list[Contact] | None = None, payments: list[PaymentRow] | None = None,
-                now: datetime | None = None) -> Group:
+def render_case(st: CaseStatus, history: History | None = None, now: datetime | None = None) -> Group:
     """A case summary for people."""
     now = now or datetime.now(timezone.utc)
     head = Text(f"Case {st.account_id}  (workflow {st.case_id}, debtor {st.debtor_id}; times in {st.timezone})",
                 style="bold")
     return Group(head, _fields(_summary(st, now)), *_plan(st.plan, st.plan_offer, st.currency, st.timezone),
-                 *_legal(st.legal, st.timezone, now), *_history(st, contacts, payments))
+                 *_legal(st.legal, st.timezone, now), *_history(st, history))
 
 
-def print_case(st: CaseStatus, contacts: list[Contact] | None, payments: list[PaymentRow] | None) -> None:
-    render.wide(render_case(st, contacts, payments))
+def print_case(st: CaseStatus, history: History | None) -> None:
+    render.wide(render_case(st, history))

@@ -23,7 +23,7 @@ from cli import cases as cli_cases
 from cli.cases import as_status
 from cli.ingest import IngestProgress
 from cli.main import app, main
-from cli.show import Contact, PaymentRow, render_case
+from cli.show import Contact, History, Note, PaymentRow, render_case
 from intake.events import EVENT_TYPES, EventRejected, SuspensionGranted, parse_event
 from intake.ingest import IngestReport
 from support.codec import new_key_spec
@@ -330,15 +330,20 @@ def test_show_renders_a_full_case_and_a_bare_one():
     contacts = [Contact(datetime(2026, 11, 20, 2), datetime(2026, 11, 20).date(), "10:00:00", "Asia/Shanghai",
                         "voice_robot", 1, "voice", "no_answer", "general", None, None)]
     payments = [PaymentRow("P-1", "300.00", "CNY", datetime(2026, 11, 22, 2, tzinfo=timezone.utc), "event")]
-    text = text_of(render_case(full, contacts, payments, now=NOW))
+    notes = [Note(datetime(2026, 11, 23, 16, 30, tzinfo=timezone.utc), "ops-wang", "dispute opened: paused"),
+             Note(datetime(2026, 11, 20, 2, tzinfo=timezone.utc), None, "day 0 voice robot")]
+    text = text_of(render_case(full, History(contacts, payments, notes), now=NOW))
     for expected in ("Case ACC-7", "times in Asia/Shanghai", "payment_order · grade II",
                      "900.00 CNY outstanding of 1200.00 CNY due", "paused by    dispute", "amount wrong",
-                     "court_acceptance at 2026-11-29 10:00 (in 5 d 0 h)", "to pay by 2026-12-01",
+                     "court_acceptance at 2026-11-29 10:00 Asia/Shanghai (in 5 d 0 h)", "to pay by 2026-12-01",
                      "expires 2029-10-10", "Installment plan (broken): 6 × 150.00 CNY", "due 2026-12-21",
                      "Legal track: payment_order — grade II with a known address", "court ref X1",
-                     "court silent past 5 days", "Contact history (database)", "2026-11-20 10:00", "no_answer",
-                     "team general", "Payments", "2026-11-22 10:00", "P-1 (event)"):
+                     "court silent past 5 days", "Contact history (database)", "2026-11-20 10:00 Asia/Shanghai",
+                     "no_answer", "team general", "Payments", "2026-11-22 10:00 Asia/Shanghai", "P-1 (event)",
+                     "Who did what", "(the case)"):
         assert expected in text, expected
+    did = next(line for line in text.splitlines() if "ops-wang" in line)  # who, when (debtor-local), what
+    assert did.split() == ["2026-11-24", "00:30", "Asia/Shanghai", "ops-wang", "dispute", "opened:", "paused"]
     bare = text_of(render_case(as_status({
         "account_id": "ACC-8", "case_id": "case-ACC-8", "debtor_id": "DEB-8", "stage": "closed", "grade": "I",
         "currency": "CNY", "amount_due": "300.00", "outstanding": "0.00", "paused_by": [], "protections": [],
