@@ -13,16 +13,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = {"workflows", "activities", "db", "intake", "support", "cli", "worker", "starter", "tests", "bench"}
+PROJECT = {"workflows", "activities", "db", "intake", "support", "cli", "worker", "starter", "tests", "bench",
+           "compliance"}
 
 # package -> the project packages it may import (besides itself)
 ALLOWED = {
     "workflows": {"activities"},  # activities only for typed activity references, passed through the sandbox
-    "activities": {"workflows", "db", "support"},
+    "activities": {"workflows", "db", "support", "compliance"},
     "db": set(),
+    "compliance": set(),  # the screen and the scripts: pure, data files only
     "support": {"workflows"},  # the search attribute definitions and the rules' defaults
     "intake": {"workflows", "db", "support"},
-    "cli": {"intake", "workflows", "db", "support"},
+    "cli": {"intake", "workflows", "db", "support", "compliance"},
     "worker": {"workflows", "activities", "db", "support"},
     "starter": {"cli"},
     "bench": {"bench", "workflows", "intake", "db", "support", "worker"},
