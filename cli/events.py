@@ -13,6 +13,7 @@ import getpass
 import inspect
 import json
 import re
+import sys
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -20,12 +21,13 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from cli import outcome as outcome_view
 from cli import render
 from cli.errors import FAILED, OK, UsageError
 from cli.session import Session, launch, session_of
 from intake import regions
 from intake.events import EVENT_TYPES, EventRejected, parse_event
-from intake.ingest import EventOutcome, Ingestor
+from intake.ingest import Ingestor
 from workflows import rules
 
 PANEL = "Events (one command per event type)"
@@ -58,10 +60,14 @@ COMMON = [
     _option("dry_run", bool, False, "print the event JSON line and send nothing", "--dry-run"),
 ]
 UPDATE = [
-    _option("signal", bool, False, "send it as a plain event signal instead of the case's Update (no answer from "
-            "the case)", "--signal"),
+    _option("signal", bool, False, "send it as a plain event signal instead of the case's apply_event Update (no "
+            "answer from the case)", "--signal"),
     _option("wait", int, 30, "how long to wait for a worker to answer the Update", min=1, max=600,
             metavar="SECONDS"),
+]
+
+CLOSING = [
+    _option("yes", bool, False, "do not ask before closing the case (needed off a terminal)", "--yes", "-y"),
 ]
 
 
@@ -92,45 +98,47 @@ def validated(event: dict) -> str:
     return line
 
 
-def print_outcome(outcome: EventOutcome, event: dict, as_json: bool) -> int:
-    code = FAILED if outcome.outcome == "rejected" else OK
-    if as_json:
-        render.json_out({**outcome.as_dict(), "event": event})
-        return code
-    subject = event.get("account_id") or event.get("region") or event.get("team_id") or ""
-    if outcome.outcome == "rejected":
-        render.error(f"rejected {event['type']} for {subject}: {outcome.reason}")
-        return code
-    if outcome.outcome == "duplicate":
-        was = f" ({outcome.status})" if outcome.status else ""
-        render.say(f"duplicate: event {event['event_id']} was already ingested{was}; nothing changed", "yellow")
-    else:
-        render.say(f"accepted {event['type']} for {subject} (event {event['event_id']}, {outcome.status})", "green")
-    if outcome.detail:
-        render.say(f"  {outcome.detail}")
-    return code
+def closes_case(event: dict) -> bool:
+    return event.get("type") == "case.recalled" or (event.get("type") == "dispute.resolved"
+                                                    and event.get("upheld") is True)
+
+
+def confirm_closing(event: dict) -> bool:
+    """Ask before an event that closes a case. Off a terminal there is nobody
+    to ask: a script must say --yes (exit 2)."""
+    account = event.get("account_id")
+    what = "recalls" if event["type"] == "case.recalled" else "upholds the dispute on"
+    if not sys.stdin.isatty():
+        raise UsageError(f"this {what} {account} and closes its case: pass --yes to confirm (no terminal to ask on)")
+    return typer.confirm(f"This {what} {account} and closes its case for good. Send it?", default=False)
 
 
 async def send(session: Session, event: dict, *, as_json: bool, dry_run: bool = False, via_update: bool = False,
-               wait: float = 30.0) -> int:
+               wait: float = 30.0, confirmed: bool = False) -> int:
     line = validated(event)
     if dry_run:
         render.json_out(event)
         return OK
+    if closes_case(event) and not confirmed and not confirm_closing(event):
+        render.error("nothing sent")
+        return FAILED
     client = await session.client()
     async with session.database() as db:
-        ingestor = Ingestor(client, db, session.settings, suspension_via_update=via_update, update_timeout=wait)
+        ingestor = Ingestor(client, db, session.settings, via_update=via_update, update_timeout=wait)
         outcome = await ingestor.ingest_event(line, source="cli")
-    return print_outcome(outcome, event, as_json)
+        tz = None if as_json else await outcome_view.debtor_zone(db, event.get("account_id"))
+    return outcome_view.print_outcome(outcome, event, json_out=as_json, tz=tz)
 
 
 def event_command(group: typer.Typer, name: str, kind: str | None, help_text: str, example: str, *,
-                  details: str = "", update: str | None = None) -> Callable:
+                  details: str = "", update: bool = False, closes: bool = False) -> Callable:
     """Register ``build`` (its parameters: the command's own arguments; it
-    returns the event's fields) as a command taking COMMON (and UPDATE)."""
-    extra = COMMON + (UPDATE if update else [])
-    through = f"the case's {update} Update" if update else "the ingest path"
-    description = (f"{details or help_text}\n\nSends a {kind or 'TYPE'} event through {through}: validated, "
+    returns the event's fields) as a command taking COMMON (and UPDATE for a
+    case event, CLOSING for one that may close the case)."""
+    extra = COMMON + (UPDATE if update else []) + (CLOSING if closes else [])
+    through = ("the case's apply_event Update: the case answers with what it did, or why nothing changed (exit 1)"
+               if update else "the ingest path")
+    description = (f"{details or help_text}\n\nSends a {kind or 'TYPE'} event through {through}; validated, "
                    "de-duplicated on its event id, refused with a reason.")
 
     def register(build: Callable[..., dict]) -> Callable[..., dict]:
@@ -145,8 +153,9 @@ def event_command(group: typer.Typer, name: str, kind: str | None, help_text: st
                 event = new_event(kind or fields.pop("type"), event_id=common["event_id"],
                                   occurred_at=common["occurred_at"],
                                   actor=common["operator"] or session.settings.operator) | fields
-                return await send(session_of(ctx), event, as_json=common["as_json"], dry_run=common["dry_run"],
-                                  via_update=bool(update) and not common.get("signal"), wait=common.get("wait", 30))
+                return await send(session, event, as_json=common["as_json"], dry_run=common["dry_run"],
+                                  via_update=update and not common.get("signal"), wait=common.get("wait", 30),
+                                  confirmed=common.get("yes", False))
 
             return launch(ctx, work())
 
@@ -216,7 +225,10 @@ def _json_object(text: str, option: str) -> dict:
     return value
 
 
-@event_command(app, "pay", "payment.received", "Record a payment.", "pay ACC-1002 --amount 500.00 --payment-id P-77")
+@event_command(app, "pay", "payment.received", "Record a payment: prints the balance after it.",
+               "pay ACC-1002 --amount 500.00 --payment-id P-77", update=True,
+               details="Record a payment. The case answers with the balance after it; a payment id recorded before "
+                       "changes nothing (exit 1). A closed case records it as a late payment.")
 def _pay(account: Account, amount: Annotated[str, typer.Option(help="amount paid, a decimal like 500.00",
                                                                show_default=False)],
          payment_id: Annotated[Optional[str], typer.Option(metavar="ID", help="the payment's reference "
@@ -225,14 +237,17 @@ def _pay(account: Account, amount: Annotated[str, typer.Option(help="amount paid
 
 
 @event_command(dispute, "open", "dispute.opened", "The debtor disputes the debt: the case pauses.",
-               "dispute open ACC-1004 --reason 'not my loan'")
+               "dispute open ACC-1004 --reason 'not my loan'", update=True)
 def _dispute_open(account: Account, reason: Annotated[str, typer.Option(help="what the debtor says",
                                                                         show_default=False)]) -> dict:
     return {"account_id": account, "reason": reason}
 
 
 @event_command(dispute, "resolve", "dispute.resolved",
-               "Resolve a dispute: upheld closes the case, rejected resumes it.", "dispute resolve ACC-1004 --rejected")
+               "Resolve a dispute: upheld closes the case, rejected resumes it.", "dispute resolve ACC-1004 --rejected",
+               update=True, closes=True,
+               details="Resolve the case's open dispute: upheld closes the case dispute_upheld (asks first; --yes "
+                       "off a terminal), rejected resumes it. A case with no open dispute changes nothing (exit 1).")
 def _dispute_resolve(account: Account, upheld: Annotated[bool, typer.Option(
         "--upheld/--rejected", help="upheld: the debtor is right, close the case dispute_upheld; rejected: the debt "
                                     "stands, resume the case", show_default=False)]) -> dict:
@@ -240,8 +255,8 @@ def _dispute_resolve(account: Account, upheld: Annotated[bool, typer.Option(
 
 
 SUSPEND = "Grant a debt suspension of 1–24 months."
-SUSPEND_DETAILS = ("Grant a debt suspension (1–24 months) through the case's grant_suspension Update: the case "
-                   "answers with the end date, or refuses (e.g. a closed case) and nothing changes.")
+SUSPEND_DETAILS = ("Grant a debt suspension (1–24 months): the case answers with the end date (debtor-local), or "
+                   "refuses (e.g. a closed case) and nothing changes.")
 
 
 def _suspend(account: Account, months: Annotated[int, typer.Option(help="1–24 months", show_default=False)],
@@ -250,14 +265,15 @@ def _suspend(account: Account, months: Annotated[int, typer.Option(help="1–24 
 
 
 event_command(app, "suspend", "suspension.granted", SUSPEND, "suspend ACC-1005 --months 6 --reason illness",
-              details=SUSPEND_DETAILS, update="grant_suspension")(_suspend)
+              details=SUSPEND_DETAILS, update=True)(_suspend)
 event_command(suspension, "grant", "suspension.granted", SUSPEND,
-              "suspension grant ACC-1005 --months 6 --reason illness", details=SUSPEND_DETAILS,
-              update="grant_suspension")(_suspend)
+              "suspension grant ACC-1005 --months 6 --reason illness", details=SUSPEND_DETAILS, update=True)(_suspend)
 
 
 @event_command(suspension, "revoke", "suspension.revoked", "Revoke a debt suspension: the case resumes.",
-               "suspension revoke ACC-1005")
+               "suspension revoke ACC-1005", update=True,
+               details="Revoke the debt suspension in force: the case resumes. A case with none changes nothing "
+                       "(exit 1).")
 def _revoke(account: Account) -> dict:
     return {"account_id": account}
 
@@ -266,7 +282,8 @@ def _revoke(account: Account) -> dict:
                "disaster CN-SC --days 30")
 def _disaster(region: Annotated[str, typer.Argument(metavar="REGION", help="region code", show_default=False)],
               days: Annotated[int, typer.Option(help="grace period in days")] = rules.DISASTER_GRACE_DAYS) -> dict:
-    return {"region": region, "days": days}
+    known = regions.find(region)
+    return {"region": known.code if known else region, "days": days}
 
 
 @event_command(app, "complaint", "complaint.filed",
@@ -280,22 +297,27 @@ def _complaint(account: Account,
 
 
 @event_command(app, "review-cleared", "team.review_cleared",
-               "A compliance review cleared a suspended team: its cases resume.", "review-cleared team-b")
+               "A compliance review cleared a suspended team: its cases resume.", "review-cleared team-b",
+               details="A compliance review cleared a suspended team: its cases resume. A team that is not "
+                       "suspended changes nothing (exit 1).")
 def _review_cleared(team: Annotated[str, typer.Argument(metavar="TEAM", help="the team", show_default=False)]) -> dict:
     return {"team_id": team}
 
 
 @event_command(plan, "accept", "plan.accepted", "The debtor accepts an installment plan.",
-               "plan accept ACC-1003 --periods 6", update="accept_plan",
-               details="Accept an installment plan of at most PERIODS months through the case's accept_plan Update: "
-                       "the case answers with the schedule, or refuses (a closed case, a plan already running, a "
-                       "case in the legal branch) and nothing changes.")
+               "plan accept ACC-1003 --periods 6", update=True,
+               details="Accept an installment plan of at most PERIODS months: the case answers with the schedule, "
+                       "or refuses (a closed case, a plan already running, a case in the legal branch) and nothing "
+                       "changes.")
 def _plan_accept(account: Account,
                  periods: Annotated[int, typer.Option(help="1–12 monthly installments", show_default=False)]) -> dict:
     return {"account_id": account, "periods": periods}
 
 
-@event_command(app, "recall", "case.recalled", "The creditor recalls the case: it closes.", "recall ACC-1009")
+@event_command(app, "recall", "case.recalled", "The creditor recalls the case: it closes.", "recall ACC-1009 --yes",
+               update=True, closes=True,
+               details="The creditor recalls the case: it closes recalled (asks first; --yes off a terminal). A "
+                       "closed case changes nothing (exit 1).")
 def _recall(account: Account) -> dict:
     return {"account_id": account}
 
@@ -319,9 +341,10 @@ def _typed(kind: str, key: str, value: str) -> Any:
 
 
 @event_command(app, "emit", None, "Emit any event from field=value pairs.",
-               "emit payment.received account_id=A1 payment_id=P1 amount=100.00",
+               "emit payment.received account_id=A1 payment_id=P1 amount=100.00", update=True, closes=True,
                details="Emit one event of any type from field=value pairs (numbers and true/false where the event "
-                       "contract wants them; money stays a decimal string). Types: "
+                       "contract wants them; money stays a decimal string); a case event goes through the case's "
+                       "Update like its own command's. Types: "
                        + ", ".join(sorted(EVENT_TYPES)) + ".")
 def _emit(kind: Annotated[str, typer.Argument(metavar="TYPE", help="the event type", show_default=False)],
           fields: Annotated[Optional[list[str]], typer.Argument(metavar="FIELD=VALUE...", show_default=False)] = None,

@@ -104,7 +104,7 @@ DEFAULT_A = ["default", "A", "--amount", "1", "--contract", "K", "--debtor-id", 
 
 async def test_the_operator_is_named_by_option_setting_or_login(monkeypatch, capsys):
     """--operator (or its alias --actor) wins; else COLLECTIONS_OPERATOR; else the login name."""
-    assert (await dry_run(["recall", "ACC-1", "--operator", "ops-wang"], capsys))["actor"] == "ops-wang"
+    assert (await dry_run(["recall", "ACC-1", "--yes", "--operator", "ops-wang"], capsys))["actor"] == "ops-wang"
     assert (await dry_run(["pay", "ACC-1", "--amount", "5", "--actor", "ops-li"], capsys))["actor"] == "ops-li"
     monkeypatch.setenv("COLLECTIONS_OPERATOR", "ops-zhao")
     assert (await dry_run(["suspension", "revoke", "ACC-1"], capsys))["actor"] == "ops-zhao"
@@ -382,16 +382,17 @@ async def test_cli_events_go_through_ingest_and_are_idempotent(env, db, task_que
         assert await main(pay) == 0
         assert await main(pay + ["--json"]) == 0  # the same event id again: a duplicate
         assert await main(["suspend", acct, "--months", "3", "--reason", "illness", "--json"]) == 0
-        assert await main(["recall", f"ACC-NOPE-{uid()}"]) == 1
+        assert await main(["recall", f"ACC-NOPE-{uid()}", "--yes"]) == 1
         await env.sleep(timedelta(seconds=5))
         status = as_status(await env.client.get_workflow_handle_for(
             DelinquentAccountWorkflow.run, case_workflow_id(acct)).query(DelinquentAccountWorkflow.status))
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[0].startswith(f"accepted payment.received for {acct}")
-    assert json.loads(lines[1])["outcome"] == "duplicate"
-    granted = json.loads(lines[2])
-    assert granted["outcome"] == "accepted" and granted["detail"].startswith("suspended until ")
+    assert lines[1] == "  payment P-CLI of 100.00 CNY recorded; outstanding 400.00 CNY"  # the case's own answer
+    assert json.loads(lines[2])["outcome"] == "duplicate"
+    granted = json.loads(lines[3])
+    assert granted["outcome"] == "accepted" and granted["effect"]["until"].endswith("+00:00")
     assert granted["event"]["actor"]
     assert "rejected case.recalled" in err and "unknown account" in err
     assert status.outstanding == "400.00" and "suspension" in status.paused_by
