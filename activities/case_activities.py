@@ -21,6 +21,7 @@ from decimal import Decimal
 from sqlalchemy import func, or_, select, update
 from temporalio import activity
 
+import compliance
 from activities.adapters import Adapters, CallOutcome
 from support.logs import get_logger, mask_phone
 from db import evidence
@@ -365,9 +366,8 @@ class CaseActivities:
         d = req.debtor
         log = get_logger(account_id=req.account_id, step=req.step, attempt=req.attempt_no)
         team = rules.route_team(d.age, d.dialect, req.team_id, self.rules) if step.channel == "human" else None
-        script = rules.script_for(
-            req.step, account_id=req.account_id, amount=req.amount, currency=req.currency, contract_id=req.contract_id
-        )
+        script = compliance.script_for(req.step, region=d.region, ref=compliance.spoken_ref(req.account_id),
+                                       amount=req.amount, currency=req.currency, contract=req.contract_id)
 
         async with self.db.transaction() as s:
             row = await s.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
@@ -435,7 +435,7 @@ class CaseActivities:
             script_sha256=hashlib.sha256(script.encode()).hexdigest(),
             retain_until=rules.retain_until(now, self.rules) if channel in CALL_CHANNELS else None,
         )
-        violations = rules.screen_text(script)
+        violations = compliance.screen_text(script)
         if violations:
             row.outcome, row.completed_at = "blocked_compliance", now
             s.add(row)
@@ -462,7 +462,7 @@ class CaseActivities:
                 row.promised_date = row.local_date + timedelta(days=out.promises_in_days)
             if out.pays_amount:
                 row.paid_amount = Decimal(req.amount if out.pays_amount == "all" else out.pays_amount)
-            violations = rules.screen_text(out.transcript)
+            violations = compliance.screen_text(out.transcript)
             if violations:
                 s.add(ComplianceIncident(attempt_key=key, account_id=req.account_id, team_id=row.team_id,
                                          source="transcript", kinds=violations, excerpt=out.transcript[:500],
