@@ -97,6 +97,7 @@ BLOCKED = [
     ("We know where you live.", THREAT, "en"),
     ("We'll break your legs.", THREAT, "en"),
     ("Pay now or else you will regret it.", THREAT, "en"),
+    ("Pay today, or else.", THREAT, "en"),
     ("You are a deadbeat.", INSULT, "en"),
     ("Don't be STUPID.", INSULT, "en"),
     ("you are a s-t-u-p-i-d person", INSULT, "en"),
@@ -137,6 +138,7 @@ ALLOWED = [
     "We will never contact your family or employer.",
     "You will not be arrested: this is a civil matter.",
     "We may apply to the court for a payment order.",
+    "Please pay by Friday or else contact us to agree a plan.",
     "I'll talk to my wife and call you back.",
 ]
 
