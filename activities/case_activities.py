@@ -2,20 +2,15 @@
 
 Each activity is idempotent: a retry (or a second worker after a crash)
 finds the row the first attempt wrote and returns its outcome instead of
-calling, serving or writing again.
-
-Clock: an activity judges and records time with the attempt's
-server-scheduled time (``activity.info().current_attempt_scheduled_time``),
-which agrees with ``workflow.now()`` on a real server and under time
-skipping, and moves forward on a retry.
+calling, serving or writing again.  Time is the attempt's scheduled time
+(:func:`activities.common.activity_now`).  The legal branch's activities are
+:mod:`activities.legal_activities`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, or_, select, update
@@ -23,6 +18,8 @@ from temporalio import activity
 
 import compliance
 from activities.adapters import Adapters, CallOutcome
+from activities.common import activity_now, attempt_key, phone_hash, with_heartbeat
+from activities.legal_activities import LegalActivities
 from support.logs import get_logger, mask_phone
 from db import evidence
 from db.models import (
@@ -33,8 +30,6 @@ from db.models import (
     Debtor as DebtorRow,
     Disaster,
     InstallmentPlan,
-    LegalAction,
-    LegalStepRow,
     Payment,
     SkipTrace,
     TeamSuspension,
@@ -44,13 +39,6 @@ from workflows import rules
 from workflows.model import (
     CaseSnapshot,
     ContactRequest,
-    CourtDocket,
-    CourtQuery,
-    LegalActionRequest,
-    LegalActionResult,
-    LegalFilingRequest,
-    LegalFilingResult,
-    LegalStepRecord,
     PlanRecord,
     ContactResult,
     EvidenceRequest,
@@ -64,39 +52,6 @@ from workflows.model import (
 )
 
 CALL_CHANNELS = ("voice", "human")
-HEARTBEAT_EVERY_SECONDS = 5.0
-
-
-async def with_heartbeat(coro):
-    """Await ``coro``, heartbeating meanwhile: a worker that dies mid-call is
-    noticed within the heartbeat timeout and the attempt is retried elsewhere
-    (and finds its row, so nothing is doubled)."""
-    task = asyncio.ensure_future(coro)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
-            if done:
-                return task.result()
-            activity.heartbeat()
-    finally:
-        task.cancel()  # the activity was cancelled or timed out: stop the work too
-
-
-def phone_hash(phone: str) -> str:
-    return hashlib.sha256(re.sub(r"\D", "", phone).encode()).hexdigest()
-
-
-def attempt_key(account_id: str, step: str, attempt_no: int) -> str:
-    return f"{case_workflow_id(account_id)}:{step}:{attempt_no}"
-
-
-def activity_now() -> datetime:
-    """The attempt's server-scheduled time (see module docstring)."""
-    try:
-        at = activity.info().current_attempt_scheduled_time
-    except RuntimeError:  # called outside an activity (unit tests of helpers)
-        return datetime.now(timezone.utc)
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
 async def active_protections(db: Database, *, region: str, team_id: str | None, at: datetime) -> list[Pause]:
@@ -115,7 +70,7 @@ async def active_protections(db: Database, *, region: str, team_id: str | None, 
     return pauses
 
 
-class CaseActivities:
+class CaseActivities(LegalActivities):
     def __init__(self, db: Database, adapters: Adapters, contact_rules: rules.ContactRules = rules.DEFAULT_RULES):
         self.db = db
         self.adapters = adapters
@@ -261,96 +216,6 @@ class CaseActivities:
             )
         get_logger(account_id=rec.account_id, step="installment_plan").info(
             "installment plan", status=rec.status, periods=rec.periods, installment=rec.installment, paid=rec.paid)
-
-    # ------------------------------------------------------------ legal branch
-
-    @activity.defn(name="open_legal_action")
-    async def open_legal_action(self, req: LegalActionRequest) -> LegalActionResult:
-        """Choose the debt's legal track once: a second choice (a retry, a
-        replayed or a buggy caller) gets the track already on record."""
-        now = activity_now()
-        async with self.db.transaction() as s:
-            await s.execute(
-                self.db.insert(LegalAction).values(
-                    account_id=req.account_id, track=req.track, reason=req.reason, status="chosen",
-                    chosen_at=now, updated_at=now,
-                ).on_conflict_do_nothing()
-            )
-            row = await s.get(LegalAction, req.account_id)
-            await s.execute(
-                self.db.insert(LegalStepRow).values(
-                    idempotency_key=f"legal:{req.account_id}:chosen", account_id=req.account_id, track=row.track,
-                    step="track_chosen", detail=row.reason, escalation=False, at=row.chosen_at,
-                ).on_conflict_do_nothing()
-            )
-        get_logger(account_id=req.account_id, step="legal_track").info("legal track", track=row.track, reason=row.reason)
-        return LegalActionResult(track=row.track, reason=row.reason, status=row.status)
-
-    @activity.defn(name="legal_filing")
-    async def legal_filing(self, req: LegalFilingRequest) -> LegalFilingResult:
-        """File with the court (or post the bond) exactly once per case and kind.
-
-        The filing's row is written first, then the court is called with the
-        same key (a retry after a crash calls again with that key, and the
-        court's idempotency returns the first filing), then its reference is
-        written down.  The call heartbeats, so a dead worker is noticed."""
-        key = f"legal:{req.account_id}:{req.kind}"
-        async with self.db.transaction() as s:
-            await s.execute(
-                self.db.insert(LegalStepRow).values(
-                    idempotency_key=key, account_id=req.account_id, track=req.track, step=req.kind, ref=None,
-                    detail=f"{req.kind} for {req.amount} {req.currency}", escalation=False, at=activity_now(),
-                ).on_conflict_do_nothing()
-            )
-            row = await s.scalar(select(LegalStepRow).where(LegalStepRow.idempotency_key == key))
-            filed_at, ref = row.at, row.ref
-        if ref is not None:
-            return LegalFilingResult(ref=ref, filed_at=filed_at)  # a retry after the filing was recorded
-        ref = await with_heartbeat(self.adapters.court.file(
-            key=key, kind=req.kind, amount=req.amount, currency=req.currency, contract_id=req.contract_id,
-            at=filed_at, profile=req.debtor.simulation,
-        ))
-        ref_column = {"bond": "bond_ref", "suit": "suit_ref", "enforcement": "enforcement_ref"}.get(
-            req.kind, "application_ref")
-        async with self.db.transaction() as s:
-            await s.execute(
-                update(LegalStepRow).where(LegalStepRow.idempotency_key == key, LegalStepRow.ref.is_(None))
-                .values(ref=ref)
-            )
-            await s.execute(
-                update(LegalAction).where(LegalAction.account_id == req.account_id)
-                .values({ref_column: ref, "status": req.status_after, "updated_at": activity_now()})
-            )
-        get_logger(account_id=req.account_id, step=f"legal_{req.kind}").info(
-            "legal filing", track=req.track, kind=req.kind, ref=ref)
-        return LegalFilingResult(ref=ref, filed_at=filed_at)
-
-    @activity.defn(name="court_docket")
-    async def court_docket(self, q: CourtQuery) -> CourtDocket:
-        """Read an application's docket (no side effects)."""
-        return await self.adapters.court.docket(
-            ref=q.ref, kind=q.kind, filed_at=q.filed_at, now=activity_now(), profile=q.debtor.simulation
-        )
-
-    @activity.defn(name="record_legal_step")
-    async def record_legal_step(self, rec: LegalStepRecord) -> None:
-        """A court event, a decision of the case or an escalation, once per step."""
-        async with self.db.transaction() as s:
-            await s.execute(
-                self.db.insert(LegalStepRow).values(
-                    idempotency_key=f"legal:{rec.account_id}:{rec.step}", account_id=rec.account_id,
-                    track=rec.track, step=rec.step, detail=rec.detail, escalation=rec.escalation, at=rec.at,
-                ).on_conflict_do_nothing()
-            )
-            await s.execute(
-                update(LegalAction).where(LegalAction.account_id == rec.account_id)
-                .values(status=rec.status, updated_at=activity_now())
-            )
-        log = get_logger(account_id=rec.account_id, step=f"legal_{rec.step}")
-        if rec.escalation:
-            log.warning("legal escalation", track=rec.track, detail=rec.detail)
-        else:
-            log.info("legal step", track=rec.track, status=rec.status, detail=rec.detail)
 
     # ---------------------------------------------------------------- contact
 
