@@ -45,13 +45,14 @@ def _no_effect_text(outcome: EventOutcome) -> str:
 
 
 def effect_lines(outcome: EventOutcome, tz: str | None) -> list[str]:
-    """What changed, for people: the case's own words, then the balance and
-    the end of a protection it started (debtor-local) when the words do not say them."""
+    """What changed, for people: the case's own words, then a payment's
+    balance and the end of a protection it started (debtor-local) when the
+    words do not say them."""
     effect = getattr(outcome, "effect", None)
     if effect is None:
         return [outcome.detail] if outcome.detail else []
     lines = [effect.effect]
-    if effect.outstanding and "outstanding" not in effect.effect:
+    if effect.type == "payment.received" and effect.outstanding and "outstanding" not in effect.effect:
         lines.append(f"outstanding {effect.outstanding} {effect.currency}".rstrip())
     until: datetime | None = effect.until
     if until is not None and " until " not in f" {effect.effect}":
