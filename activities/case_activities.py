@@ -29,6 +29,7 @@ from db.models import (
     ContactAttempt,
     Debtor as DebtorRow,
     Disaster,
+    IngestedEvent,
     InstallmentPlan,
     Payment,
     SkipTrace,
@@ -39,13 +40,15 @@ from workflows import rules
 from workflows.model import (
     CaseSnapshot,
     ContactRequest,
-    PlanRecord,
     ContactResult,
+    EventEffectRecord,
     EvidenceRequest,
     OpenCaseRequest,
     OpenCaseResult,
     Pause,
     PaymentRecord,
+    PaymentResult,
+    PlanRecord,
     SkipTraceRequest,
     SkipTraceResult,
     case_workflow_id,
@@ -124,7 +127,7 @@ class CaseActivities(LegalActivities):
                     account_id=snap.account_id, revision=snap.revision, stage=snap.stage, grade=snap.grade,
                     outstanding=Decimal(snap.outstanding), paused_by=snap.paused_by,
                     next_action=snap.next_action, next_action_at=snap.next_action_at,
-                    note=snap.note, recorded_at=now,
+                    note=snap.note, actor=snap.actor, recorded_at=now,
                 ).on_conflict_do_nothing()
             )
             values = dict(
@@ -144,18 +147,35 @@ class CaseActivities(LegalActivities):
         )
 
     @activity.defn(name="record_payment")
-    async def record_payment(self, rec: PaymentRecord) -> None:
+    async def record_payment(self, rec: PaymentRecord) -> PaymentResult:
+        """Record a payment once per account and payment id.  Not recorded
+        (``recorded`` False) when that id was recorded before by another
+        request (event or call): the case must not count it again.  A retry
+        of the same request finds its own row and answers recorded."""
         async with self.db.transaction() as s:
             await s.execute(
                 self.db.insert(Payment).values(
                     payment_id=rec.payment_id, account_id=rec.account_id, amount=Decimal(rec.amount),
                     currency=rec.currency, received_at=rec.received_at, source=rec.source,
-                    outstanding_after=Decimal(rec.outstanding_after),
+                    outstanding_after=Decimal(rec.outstanding_after), request_key=rec.request_key,
                 ).on_conflict_do_nothing()
             )
-        get_logger(account_id=rec.account_id, step="payment").info(
-            "payment recorded", amount=rec.amount, outstanding=rec.outstanding_after
-        )
+            row = await s.get(Payment, (rec.account_id, rec.payment_id))
+        recorded = rec.request_key is None or row.request_key == rec.request_key
+        log = get_logger(account_id=rec.account_id, step="payment")
+        if recorded:
+            log.info("payment recorded", amount=rec.amount, outstanding=rec.outstanding_after)
+        else:
+            log.warning("payment already recorded", payment_id=rec.payment_id, by=row.request_key)
+        return PaymentResult(recorded=recorded)
+
+    @activity.defn(name="record_event_effect")
+    async def record_event_effect(self, rec: EventEffectRecord) -> None:
+        """What an event did to its case, on its ``ingested_events`` row (none
+        for an event that did not come through the intake)."""
+        async with self.db.transaction() as s:
+            await s.execute(update(IngestedEvent).where(IngestedEvent.event_id == rec.event_id)
+                            .values(status=rec.status, detail=rec.detail))
 
     @activity.defn(name="append_evidence")
     async def append_evidence(self, req: EvidenceRequest) -> int:
@@ -354,6 +374,6 @@ class CaseActivities(LegalActivities):
         )
 
     def all(self) -> list:
-        return [self.open_case, self.record_case, self.record_payment, self.append_evidence, self.skip_trace,
-                self.contact_debtor, self.record_plan, self.open_legal_action, self.legal_filing, self.court_docket,
-                self.record_legal_step]
+        return [self.open_case, self.record_case, self.record_payment, self.record_event_effect,
+                self.append_evidence, self.skip_trace, self.contact_debtor, self.record_plan,
+                self.open_legal_action, self.legal_filing, self.court_docket, self.record_legal_step]

@@ -1,9 +1,15 @@
 """Ingest upstream events (JSON Lines) into cases.
 
 For each line: validate (SPEC §5), de-duplicate on ``event_id`` (a replay is
-a no-op), check the account is known, record it in ``ingested_events``, then
-dispatch: an ``account.defaulted`` starts the case workflow, any other
-account event is signalled to the case.  A rejected line is written with its
+a no-op), check the account is known, record it in ``ingested_events`` (with
+its ``actor``), then dispatch: an ``account.defaulted`` starts the case
+workflow, any other account event is signalled to the case — or, with
+``via_update`` (the operator's path), applied through the case's
+``apply_event`` Update, which answers what it did (an
+:class:`~workflows.status.EventEffect`) or why it changed nothing.  An event
+changes a case only when it applies (SPEC §5); the case records its effect on
+the event's row either way (status ``applied``, ``no_effect`` or ``refused``,
+the effect in ``detail``).  A rejected line is written with its
 line number and reason to the ``rejected_events`` table and to a rejects
 file, and never reaches a workflow.  The row is written before dispatch and
 marked after, so an ingest that dies half-way can simply be run again.
@@ -16,6 +22,7 @@ the report carries the elapsed time and throughput.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -37,8 +44,6 @@ from intake.events import (
     DisasterDeclared,
     EventRejected,
     PaymentReceived,
-    PlanAccepted,
-    SuspensionGranted,
     TeamReviewCleared,
     canonical,
     parse_event,
@@ -51,16 +56,20 @@ from db.session import Database
 from support.settings import Settings
 from workflows import rules
 from workflows.case import DelinquentAccountWorkflow
-from workflows.model import CaseEvent, CaseInput, DefaultEvent, Debtor, PlanRequest, SuspensionRequest, case_workflow_id
+from workflows.effects import effect_status
+from workflows.model import CaseEvent, CaseInput, DefaultEvent, Debtor, case_workflow_id
 from workflows.search import initial_search_attributes
-from workflows.status import Stage
+from workflows.status import EventEffect, Stage
+
+NO_EFFECT = "no_effect"  # an accepted event that changed nothing (its detail says why)
 
 
 @dataclass
 class IngestReport:
-    accepted: int = 0
+    accepted: int = 0  # valid and new, including those that changed nothing (no_effect)
     duplicate: int = 0
     rejected: int = 0
+    no_effect: int = 0  # accepted, but the case (or the team, the region) said it changed nothing
     rejects: list[tuple[int, str]] = field(default_factory=list)
     rejects_file: str | None = None
     reject_lines: dict[int, str] = field(default_factory=dict, repr=False)
@@ -76,11 +85,13 @@ class IngestReport:
 
     def as_dict(self) -> dict:
         return {"accepted": self.accepted, "duplicate": self.duplicate, "rejected": self.rejected,
-                "seconds": round(self.seconds, 3), "events_per_second": round(self.events_per_second, 1)}
+                "no_effect": self.no_effect, "seconds": round(self.seconds, 3),
+                "events_per_second": round(self.events_per_second, 1)}
 
     def summary(self) -> str:
-        """``accepted 51, duplicate 0, rejected 0 in 2.1 s (24 events/s)``"""
-        return (f"accepted {self.accepted}, duplicate {self.duplicate}, rejected {self.rejected} "
+        """``accepted 51, duplicate 0, rejected 0 in 2.1 s (24 events/s)``; ``accepted 51 (2 no effect), ...``"""
+        no_effect = f" ({self.no_effect} no effect)" if self.no_effect else ""
+        return (f"accepted {self.accepted}{no_effect}, duplicate {self.duplicate}, rejected {self.rejected} "
                 f"in {_seconds(self.seconds)} ({_rate(self.events_per_second)} events/s)")
 
 
@@ -88,15 +99,37 @@ class IngestReport:
 class EventOutcome:
     """What became of one event (the operator CLI prints it)."""
 
-    outcome: str  # accepted | duplicate | rejected
+    outcome: str  # accepted | no_effect (accepted, changed nothing) | duplicate | rejected
     event_id: str | None
     type: str | None
-    status: str | None = None  # dispatched | recorded | pending
-    detail: str | None = None
-    reason: str | None = None  # why it was rejected
+    status: str | None = None  # dispatched | applied | no_effect | recorded | pending (ingested_events.status)
+    detail: str | None = None  # what it did (or, no_effect, why not)
+    reason: str | None = None  # why it was rejected, or changed nothing
+    effect: EventEffect | None = None  # the case's own answer (through the apply_event Update)
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        """JSON-ready: instants as ISO 8601 strings."""
+        return {k: _jsonable(v) for k, v in self.__dict__.items() if v is not None}
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+@dataclass
+class _Ingested:
+    """What became of an accepted (or duplicate) event."""
+
+    outcome: str  # accepted | no_effect | duplicate
+    status: str | None = None
+    detail: str | None = None
+    effect: EventEffect | None = None
 
 
 def _seconds(s: float) -> str:
@@ -133,8 +166,25 @@ def to_default_event(ev: AccountDefaulted, raw_line: str) -> DefaultEvent:
             dialect=d.dialect, monthly_disposable_income=d.monthly_disposable_income, address=d.address,
             simulation=dict(d.simulation),
         ),
-        canonical_json=canonical(raw_line),
+        canonical_json=canonical(raw_line), actor=ev.actor,
     )
+
+
+def to_case_event(ev) -> CaseEvent:
+    """An accepted account event as its case receives it."""
+    return CaseEvent(event_id=ev.event_id, type=ev.type, occurred_at=ev.occurred_at.astimezone(timezone.utc),
+                     data=ev.model_dump(mode="json", exclude={"event_id", "type", "occurred_at", "actor"}),
+                     actor=ev.actor)
+
+
+def _detail(ev, effect: EventEffect) -> str:
+    """The outcome's detail: what the case says the event did."""
+    if effect.applied and ev.type == "suspension.granted" and effect.until is not None:
+        return f"suspended until {effect.until.isoformat()}"
+    if effect.applied and ev.type == "plan.accepted" and effect.plan is not None and effect.plan.schedule:
+        plan = effect.plan
+        return f"plan of {plan.periods} x {plan.installment}, first due {plan.schedule[0].due_on}"
+    return effect.effect
 
 
 def _write_rejects(report: IngestReport, path: Path, source: str) -> None:
@@ -154,23 +204,28 @@ class _Settled(Exception):
         self.status, self.detail = status, detail
 
 
+# What a refusal of the apply_event Update is called in a rejection.
+_REFUSED_WHAT = {"suspension.granted": "suspension", "plan.accepted": "plan"}
+
+
 class Ingestor:
     """Validate, de-duplicate, record and dispatch events.
 
-    ``suspension_via_update``: dispatch ``suspension.granted`` and
-    ``plan.accepted`` through the case's ``grant_suspension`` / ``accept_plan``
-    Updates instead of the ``event`` signal, so a refusal by their validators
-    (e.g. a closed case, a plan already running) comes back as a rejection
-    (the operator CLI does this; ``update_timeout`` bounds the wait for a
-    worker to answer).
+    ``via_update`` (the operator CLI's path): apply every case event through
+    the case's ``apply_event`` Update instead of the ``event`` signal (the
+    Update id is the event id, so a retry is the same update), and report
+    the case's answer: an event that does not apply comes back as
+    ``no_effect`` with the reason, one the case refuses (a second plan) as a
+    rejection.  ``update_timeout`` bounds the wait for a worker to answer.
+    ``suspension_via_update`` is the older name of ``via_update``.
     """
 
-    def __init__(self, client: Client, db: Database, settings: Settings, *, suspension_via_update: bool = False,
-                 update_timeout: float = 30.0) -> None:
+    def __init__(self, client: Client, db: Database, settings: Settings, *, via_update: bool = False,
+                 suspension_via_update: bool = False, update_timeout: float = 30.0) -> None:
         self.client = client
         self.db = db
         self.settings = settings  # validated once, at process start
-        self.suspension_via_update = suspension_via_update
+        self.via_update = via_update or suspension_via_update
         self.update_timeout = update_timeout
         self.log = get_logger(component="ingest")
         self.protections = Protections(client, db, settings.complaint_threshold)
@@ -198,6 +253,7 @@ class Ingestor:
             async with gate:
                 try:
                     outcome = await self.ingest_line(line.rstrip("\n"))
+                    report.no_effect += outcome == NO_EFFECT
                 except EventRejected as r:
                     report.rejected += 1
                     report.rejects.append((line_no, r.reason))
@@ -237,7 +293,7 @@ class Ingestor:
         """One event (the operator CLI's path): the same validation, de-duplication
         and rejects table as a file, with what became of it."""
         try:
-            outcome, status, detail = await self._ingest(line)
+            done = await self._ingest(line)
         except EventRejected as r:
             await self._store_reject(source, 1, line, r)
             self.log.warning("event rejected", source=source, reason=r.reason, event_id=r.event_id)
@@ -249,19 +305,22 @@ class Ingestor:
                 pass
             return EventOutcome("rejected", r.event_id, kind if isinstance(kind, str) else None, reason=r.reason)
         ev = json.loads(line)
-        return EventOutcome(outcome, ev.get("event_id"), ev.get("type"), status, detail)
+        reason = done.detail if done.outcome == NO_EFFECT else None
+        return EventOutcome(done.outcome, ev.get("event_id"), ev.get("type"), done.status, done.detail, reason,
+                            done.effect)
 
     async def ingest_line(self, line: str) -> str:
-        """'accepted' or 'duplicate'; raises EventRejected with the reason."""
-        return (await self._ingest(line))[0]
+        """'accepted', 'no_effect' (accepted, changed nothing) or 'duplicate';
+        raises EventRejected with the reason."""
+        return (await self._ingest(line)).outcome
 
-    async def _ingest(self, line: str) -> tuple[str, str | None, str | None]:
-        """(outcome, status, detail); raises EventRejected with the reason."""
+    async def _ingest(self, line: str) -> _Ingested:
+        """What became of the event; raises EventRejected with the reason."""
         ev = parse_event(line)
         async with self.db.sessions() as s:
             seen = await s.get(IngestedEvent, ev.event_id)
         if seen is not None and seen.status != "pending":
-            return "duplicate", seen.status, seen.detail
+            return _Ingested("duplicate", seen.status, seen.detail)
         account = ev.account
         if account is not None and seen is None:
             await self._check_account(ev, account)
@@ -270,21 +329,24 @@ class Ingestor:
                 inserted = await s.execute(
                     self.db.insert(IngestedEvent).values(
                         event_id=ev.event_id, type=ev.type, account_id=account, payload=canonical(line),
-                        status="pending", received_at=datetime.now(timezone.utc),
+                        status="pending", actor=ev.actor, received_at=datetime.now(timezone.utc),
                     ).on_conflict_do_nothing()
                 )
             if inserted.rowcount == 0:
-                return "duplicate", None, None  # the same event id, taken by a concurrent line
+                return _Ingested("duplicate")  # the same event id, taken by a concurrent line
+        effect = None
         try:
-            status, detail = await self._dispatch(ev, line)
+            status, detail, *answer = await self._dispatch(ev, line)
+            effect = answer[0] if answer else None
         except _Settled as settled:
             status, detail = settled.status, settled.detail
         async with self.db.transaction() as s:
-            await s.execute(
-                update(IngestedEvent).where(IngestedEvent.event_id == ev.event_id).values(status=status, detail=detail)
-            )
+            # Only a row still pending: a case that handled its event first wrote what it did.
+            await s.execute(update(IngestedEvent).where(IngestedEvent.event_id == ev.event_id,
+                                                        IngestedEvent.status == "pending")
+                            .values(status=status, detail=detail))
         self.log.info("event accepted", event_id=ev.event_id, type=ev.type, account_id=account, status=status)
-        return "accepted", status, detail
+        return _Ingested(NO_EFFECT if status == NO_EFFECT else "accepted", status, detail, effect)
 
     async def _check_account(self, ev, account: str) -> None:
         async with self.db.sessions() as s:
@@ -329,19 +391,12 @@ class Ingestor:
             return await self.protections.file_complaint(ev.event_id, ev.account_id, ev.team_id, ev.text,
                                                          ev.occurred_at)
         handle = self.client.get_workflow_handle(case_workflow_id(ev.account))
-        if self.suspension_via_update and isinstance(ev, SuspensionGranted):
-            granted = await self._via_update(handle, ev, DelinquentAccountWorkflow.grant_suspension,
-                                             SuspensionRequest(ev.months, ev.reason), "suspension")
-            return "dispatched", f"suspended until {granted.until.isoformat()}"
-        if self.suspension_via_update and isinstance(ev, PlanAccepted):
-            plan = await self._via_update(handle, ev, DelinquentAccountWorkflow.accept_plan, PlanRequest(ev.periods),
-                                          "plan")
-            return "dispatched", (f"plan of {plan.periods} x {plan.installment}, first due {plan.schedule[0].due_on}"
-                                  if plan and plan.schedule else None)
-        payload = CaseEvent(event_id=ev.event_id, type=ev.type, occurred_at=ev.occurred_at.astimezone(timezone.utc),
-                            data=ev.model_dump(mode="json", exclude={"event_id", "type", "occurred_at"}))
+        if self.via_update:
+            effect = await self._via_update(handle, ev, DelinquentAccountWorkflow.apply_event, to_case_event(ev),
+                                            _REFUSED_WHAT.get(ev.type, ev.type))
+            return effect_status(effect), _detail(ev, effect), effect
         try:
-            await handle.signal(DelinquentAccountWorkflow.event, payload)
+            await handle.signal(DelinquentAccountWorkflow.event, to_case_event(ev))
         except RPCError as e:
             if e.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -350,13 +405,17 @@ class Ingestor:
 
     async def _via_update(self, handle, ev, update, request, what: str) -> Any:
         """A case Update (update id = event id, so a retry is the same
-        update); its validator's refusal becomes the rejection.  Returns the
-        Update's result; a case that has finished or a worker that does not
-        answer in time raise :class:`_Settled` with the event's outcome."""
+        update).  Returns the Update's result.  Its validator's "no effect"
+        (``apply_event``: the event does not apply) raises :class:`_Settled`
+        with ``no_effect`` and the reason; any other refusal becomes the
+        rejection.  A case that has finished or a worker that does not answer
+        in time raise :class:`_Settled` with the event's outcome."""
         try:
             return await asyncio.wait_for(handle.execute_update(update, request, id=ev.event_id), self.update_timeout)
         except WorkflowUpdateFailedError as e:
             reason = str(e.cause.message if getattr(e.cause, "message", None) else e.cause or e)
+            if getattr(e.cause, "type", None) == "NoEffect":
+                raise _Settled(NO_EFFECT, reason) from None
             await self._mark_rejected(ev.event_id)
             raise EventRejected(f"{what} refused: {reason}", ev.event_id) from None
         except asyncio.TimeoutError:
@@ -374,7 +433,9 @@ class Ingestor:
             await s.execute(update(IngestedEvent).where(IngestedEvent.event_id == event_id).values(status="rejected"))
 
     async def _to_closed_case(self, ev) -> tuple[str, str | None]:
-        """The case has finished: record a late payment, refuse anything else."""
+        """The case has finished: record a late payment (once per payment id),
+        and refuse anything else — on the operator's path (``via_update``) as
+        no effect, like the case's own answer while it is closing."""
         async with self.db.sessions() as s:
             case = await s.get(Case, ev.account)
         reason = case.closed_reason if case else "closed"
@@ -384,10 +445,15 @@ class Ingestor:
                     self.db.insert(Payment).values(
                         payment_id=ev.payment_id, account_id=ev.account, amount=Decimal(ev.amount),
                         currency=case.currency if case else "", received_at=ev.occurred_at, source="late",
-                        outstanding_after=case.outstanding if case else None,
+                        outstanding_after=case.outstanding if case else None, request_key=ev.event_id,
                     ).on_conflict_do_nothing()
                 )
+                row = await s.get(Payment, (ev.account, ev.payment_id))
+            if row.request_key != ev.event_id:
+                return NO_EFFECT, f"no effect: payment {ev.payment_id} was already recorded"
             return "recorded", f"late payment on a case closed {reason}"
+        if self.via_update:
+            return NO_EFFECT, f"no effect: case is closed ({reason})"
         await self._mark_rejected(ev.event_id)
         raise EventRejected(f"case for account {ev.account} is closed ({reason})", ev.event_id)
 

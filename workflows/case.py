@@ -15,9 +15,12 @@ The story of a case (SPEC §2):
 5. close ``paid`` the moment the outstanding balance reaches zero, or
    ``recalled`` when the creditor withdraws.
 
-Protections pause every step (:mod:`workflows.protections`).  The case holds
-its parts as objects — the negotiation (:mod:`workflows.negotiation`) and
-the legal track (:mod:`workflows.legal`) — which see it only through
+Protections pause every step (:mod:`workflows.protections`).  An event
+changes the case only when it applies (:mod:`workflows.effects`; operators
+send it through the ``apply_event`` Update and get its effect back).
+The case holds its parts as objects — the negotiation
+(:mod:`workflows.negotiation`), its events and the legal
+track (:mod:`workflows.legal`) — which see it only through
 :class:`workflows.host.CaseHost`.  How the case shows itself (status,
 search attributes, current details) is :mod:`workflows.presentation`; rules
 are :mod:`workflows.rules` (pure functions), I/O happens in activities
@@ -34,24 +37,24 @@ from decimal import Decimal
 from typing import Any, NoReturn
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_activities import CaseActivities
     from workflows import patches, presentation, protections, rules
+    from workflows.effects import NO_EFFECT, CaseEvents
     from workflows.legal import LegalTrack
     from workflows.model import (
         CaseEvent, CaseInput, CaseSnapshot, CaseState, ContactRequest, ContactResult, EvidenceRequest, LadderRecord,
-        OpenCaseRequest, PaymentRecord, PlanRequest, SkipTraceRequest, SuspensionRequest,
+        OpenCaseRequest, PlanRequest, SkipTraceRequest, SuspensionRequest,
     )
     from workflows.negotiation import Negotiation, plan_refusal, plan_running
     from workflows.options import CONTACT_ACTIVITY, DB_ACTIVITY
     from workflows.presentation import Showing
     from workflows.search import search_attribute_updates
     from workflows.status import (
-        CaseStatus, ClosedReason, Grade, Outcome, PauseKind, PlanStatus, Stage, SuspensionGranted,
+        CaseStatus, ClosedReason, EventEffect, Grade, Outcome, PauseKind, PlanStatus, Stage, SuspensionGranted,
     )
-
-SEEN_EVENT_IDS_KEPT = 500
 
 
 @workflow.defn(name="DelinquentAccountWorkflow")
@@ -66,7 +69,9 @@ class DelinquentAccountWorkflow:
         self.contact_rules = inp.planning_rules()
         self.showing = Showing()  # what the case shows it waits for (presentation)
         self.negotiation = Negotiation(self, inp.installment_grace_days)
+        self.events = CaseEvents(self, self.negotiation)
         self.legal_track = LegalTrack(self)
+        self._applying = 0  # apply_event Updates in progress: the case takes no step meanwhile
         self._replan = False  # set by an update that changes what the case waits for
         self._continue_now = False  # continue as new at the next turn of the loop
         self._legacy_wakes = 0  # wake-ups in the pre-legal-branch wait (see _legacy_legal_wait)
@@ -82,6 +87,7 @@ class DelinquentAccountWorkflow:
         if self.s.stage == Stage.VERIFYING:
             await self._open_case()
         while self.s.closed_reason is None:
+            await self._updates_applied()
             await self._handle_events()
             if self.s.closed_reason is not None:
                 break
@@ -117,7 +123,7 @@ class DelinquentAccountWorkflow:
             await self._close_time_barred()
         else:
             self.s.stage = Stage.WAKE_UP_LADDER
-            await self.record("case opened" + self.negotiation.offer_note())
+            await self.record("case opened" + self.negotiation.offer_note(), actor=self.ev.actor)
 
     async def _advance(self) -> None:
         """Take the case one step further, or wait for the next thing to happen."""
@@ -196,8 +202,7 @@ class DelinquentAccountWorkflow:
         elif step.channel != "letter":
             self._regrade_after_call(result)
         if result.paid_amount:
-            await self._apply_payment(result.payment_id, Decimal(result.paid_amount), result.attempted_at,
-                                      source="call")
+            await self.events.call_payment(result.payment_id, Decimal(result.paid_amount), result.attempted_at)
         if self.s.closed_reason is None:
             await self.record(f"{step.label}: {result.outcome}" + self.negotiation.offer_note())
 
@@ -342,50 +347,41 @@ class DelinquentAccountWorkflow:
     async def _handle_events(self) -> None:
         while self.inbox:
             ev = self.inbox.pop(0)
-            self.s.seen_event_ids = (self.s.seen_event_ids + [ev.event_id])[-SEEN_EVENT_IDS_KEPT:]
-            if ev.type == "payment.received":
-                await self._apply_payment(ev.data["payment_id"], Decimal(ev.data["amount"]), ev.occurred_at,
-                                          source="event" if self.s.closed_reason is None else "late")
-            elif self.s.closed_reason is not None:
-                workflow.logger.info("event %s ignored: case closed", ev.type)
-            elif ev.type == "case.recalled":
-                await self.close(ClosedReason.RECALLED, "creditor withdrew the case")
-            elif ev.type == "dispute.resolved" and ev.data.get("upheld"):
-                await self.close(ClosedReason.DISPUTE_UPHELD, "dispute upheld")
-            elif ev.type == "plan.accepted" and workflow.patched(patches.INSTALLMENT_PLANS):
-                refusal = plan_refusal(self.s, ev.data.get("periods"))
-                if refusal:
-                    await self.record(f"plan.accepted {ev.event_id} refused: {refusal}")
-                else:
-                    await self.negotiation.accept(ev.data["periods"])
-            elif ev.type in protections.EVENT_TYPES:
-                note = protections.apply_event(self.s, ev, workflow.now(), self.debtor.timezone)
-                if note:
-                    await self.record(note)
+            self.events.seen(ev)
+            if workflow.patched(patches.EVENT_EFFECTS):
+                await self.events.apply(ev)
             else:
-                workflow.logger.info("event %s noted, no handler in this stage", ev.type)
+                await self.events.legacy(ev)
 
-    async def _apply_payment(self, payment_id: str, amount: Decimal, at: datetime, *, source: str) -> None:
-        outstanding = max(Decimal(self.s.outstanding) - amount, Decimal(0)) if self.s.closed_reason is None \
-            else Decimal(self.s.outstanding)
-        await workflow.execute_activity_method(
-            CaseActivities.record_payment,
-            PaymentRecord(account_id=self.ev.account_id, payment_id=payment_id, amount=str(amount),
-                          currency=self.ev.currency, received_at=at, source=source, outstanding_after=str(outstanding)),
-            summary=f"payment {amount} {self.ev.currency}", **DB_ACTIVITY,
-        )
-        if self.s.closed_reason is not None:
-            return  # a closed case records late payments and does nothing else
-        self.s.outstanding = str(outstanding)
-        self.s.last_response_at = workflow.now()
-        await self.negotiation.payment(amount, outstanding)
-        self.interrupt_limitation(self._today())  # a payment restarts the limitation period
-        self.s.grade = Grade(rules.regrade(self.s.grade, answered=False, promised=False, paid=True,
-                                           unanswered_in_a_row=0))
-        if outstanding == 0:
-            await self.close(ClosedReason.PAID, f"paid in full; last payment {payment_id}")
-        else:
-            await self.record(f"part payment {amount} {self.ev.currency}")
+    @workflow.update(name="apply_event")
+    async def apply_event(self, ev: CaseEvent) -> EventEffect:
+        """Apply an event now and answer what it did (the operator's path; the
+        ``event`` signal applies the same way, from the inbox)."""
+        self._applying += 1
+        self._replan = True  # before any await: the case takes no step on the state before the event
+        try:
+            self.events.seen(ev)
+            return await self.events.apply(ev)
+        finally:
+            self._applying -= 1
+            self._replan = True
+
+    @apply_event.validator
+    def _validate_apply_event(self, ev: CaseEvent) -> None:
+        """Refuse, with the reason, an event that would change nothing (nothing
+        is written for it), and anything but a payment on a closed case."""
+        if ev.event_id in self.s.seen_event_ids or any(e.event_id == ev.event_id for e in self.inbox):
+            raise ApplicationError(f"{NO_EFFECT}: event {ev.event_id} was already applied", type="NoEffect")
+        why = self.events.refusal(ev)
+        if why is not None and why.kind == NO_EFFECT:
+            raise ApplicationError(str(why), type="NoEffect")  # "no effect: no open dispute"
+        if why is not None:
+            raise ApplicationError(why.reason, type="Refused")  # a request the case does not grant
+
+    async def _updates_applied(self) -> None:
+        """Take no step while an apply_event Update is applying its event."""
+        if self._applying:
+            await workflow.wait_condition(lambda: not self._applying)
 
     @workflow.query(name="status")
     def status(self) -> CaseStatus:
@@ -393,7 +389,7 @@ class DelinquentAccountWorkflow:
 
     # ------------------------------------- what the parts ask of the case (CaseHost)
 
-    async def record(self, note: str) -> None:
+    async def record(self, note: str, *, actor: str | None = None) -> None:
         """Persist the case's current state (one case_history row) and publish it."""
         self.s.revision += 1
         await workflow.execute_activity_method(
@@ -403,6 +399,7 @@ class DelinquentAccountWorkflow:
                 outstanding=self.s.outstanding, limitation_expires_on=self.s.limitation_expires_on,
                 paused_by=list(self.paused_by), next_action=self.showing.next_action,
                 next_action_at=self.showing.next_action_at, closed_reason=self.s.closed_reason, note=note,
+                actor=actor,
             ),
             summary=f"record: {note}"[:200], **DB_ACTIVITY,
         )
@@ -417,12 +414,12 @@ class DelinquentAccountWorkflow:
         if note:
             await self.record(note)
 
-    async def close(self, reason: ClosedReason, detail: str) -> None:
+    async def close(self, reason: ClosedReason, detail: str, *, actor: str | None = None) -> None:
         self.s.closed_reason, self.s.closed_detail = reason, detail
         self.s.stage, self.showing = Stage.CLOSED, Showing()
         protections.release_all(self.s, workflow.now())
         await self.legal_track.close_track(reason, detail)  # a payment or recall stops a running track
-        await self.record(f"closed {reason}: {detail}")
+        await self.record(f"closed {reason}: {detail}", actor=actor)
 
     async def wait_until(self, at: datetime | None, summary: str) -> bool:
         if at is None:

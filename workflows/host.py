@@ -1,8 +1,9 @@
 """What a part of a case needs from the case that holds it.
 
 The case (:class:`workflows.case.DelinquentAccountWorkflow`) holds its parts
-as objects — the legal track (:mod:`workflows.legal`) and the negotiation
-(:mod:`workflows.negotiation`) — and each part sees the case only through
+as objects — the legal track (:mod:`workflows.legal`), the negotiation
+(:mod:`workflows.negotiation`) and its events (:mod:`workflows.effects`) —
+and each part sees the case only through
 this interface: the case's state, the account it is about, and the few
 things a part may ask of it.
 """
@@ -22,14 +23,15 @@ class CaseHost(Protocol):
     ev: DefaultEvent  # the default event that opened the case (account, currency, contract)
     debtor: Debtor
 
-    async def record(self, note: str) -> None:
-        """Persist the case's state (one case_history row) and publish it."""
+    async def record(self, note: str, *, actor: str | None = None) -> None:
+        """Persist the case's state (one case_history row) and publish it;
+        ``actor``: who sent the event that caused this step."""
 
     async def set_stage(self, stage: Stage, action: str | None, at: datetime | None,
                         note: str | None = None) -> None:
         """Show what the case waits for next, and when (``note``: record it too)."""
 
-    async def close(self, reason: ClosedReason, detail: str) -> None:
+    async def close(self, reason: ClosedReason, detail: str, *, actor: str | None = None) -> None:
         """Close the case (the legal track, if any, is closed with it)."""
 
     async def wait_until(self, at: datetime | None, summary: str) -> bool:

@@ -50,16 +50,19 @@ class DefaultEvent:
     asset_flight_risk: bool = False
     team_id: str | None = None
     canonical_json: str = ""  # the event as received, canonicalised, for the evidence fingerprint
+    actor: str | None = None  # who sent it
 
 
 @dataclass
 class CaseEvent:
-    """Any later event for an account, delivered to its case as a signal."""
+    """Any later event for an account, delivered to its case as a signal or
+    through the ``apply_event`` Update."""
 
     event_id: str
     type: str
     occurred_at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+    actor: str | None = None  # who sent it (the envelope's actor; None before it was carried)
 
 
 @dataclass
@@ -146,6 +149,7 @@ class CaseState:
     plan: PlanState | None = None
     plan_offered: bool = False
     legal: LegalState | None = None
+    payment_ids: list[str] = field(default_factory=list)  # recorded for this case (the database is the backstop)
 
 
 _RULES = rules.DEFAULT_RULES
@@ -241,6 +245,7 @@ class CaseSnapshot:
     next_action_at: datetime | None
     closed_reason: str | None = None
     note: str | None = None
+    actor: str | None = None  # who sent the event that caused this step
 
 
 @dataclass
@@ -275,8 +280,23 @@ class PaymentRecord:
     amount: str
     currency: str
     received_at: datetime
-    source: str  # event | call
+    source: str  # event | call | late
     outstanding_after: str
+    request_key: str | None = None  # the event id or call attempt that brings it (tells a retry from a reuse)
+
+
+@dataclass
+class PaymentResult:
+    recorded: bool  # False: this payment id was recorded for the account before, by another request
+
+
+@dataclass
+class EventEffectRecord:
+    """What an event did, for its ``ingested_events`` row."""
+
+    event_id: str
+    status: str  # applied | no_effect | refused
+    detail: str
 
 
 @dataclass

@@ -45,6 +45,11 @@ def plan_offer(s: CaseState, debtor: Debtor) -> tuple[Decimal, int] | None:
     return rules.installment_plan(outstanding, income(debtor))
 
 
+def accepted_note(plan: PlanState, currency: str) -> str:
+    return (f"installment plan accepted: {plan.periods} x {plan.installment} {currency}, "
+            f"first due {plan.schedule[0].due_on}")
+
+
 def plan_refusal(s: CaseState, periods: object) -> str | None:
     """Why a plan of ``periods`` may not be accepted now (None: it may)."""
     return rules.plan_refusal(
@@ -70,8 +75,9 @@ class Negotiation:
         installment, periods = offer
         return f"; installment plan offered: {periods} x {installment} {self.case.ev.currency} a month"
 
-    async def accept(self, periods: int) -> PlanState:
-        """The debtor accepts a plan of at most ``periods`` months (already validated)."""
+    async def accept(self, periods: int, *, actor: str | None = None) -> PlanState:
+        """The debtor accepts a plan of at most ``periods`` months (already validated);
+        ``actor``: who sent the acceptance."""
         case, s, now = self.case, self.case.s, workflow.now()
         today = rules.local_date(now, case.debtor.timezone)
         schedule = rules.plan_schedule(today, Decimal(s.outstanding), income(case.debtor), periods)
@@ -86,8 +92,7 @@ class Negotiation:
         case.replan()  # before any await: a ladder step due now must not go ahead
         await self.record_plan()
         await case.set_stage(Stage.INSTALLMENT, "installment_1", self._missed_at(0))
-        await case.record(f"installment plan accepted: {plan.periods} x {plan.installment} {case.ev.currency}, "
-                          f"first due {plan.schedule[0].due_on}")
+        await case.record(accepted_note(plan, case.ev.currency), actor=actor)
         return plan
 
     async def installment_step(self) -> None:

@@ -26,7 +26,9 @@ visibility store:
 The releases carry no tags; they are named by their commit.  ``v1`` is
 e0a2193 and before (recorded as ``tests/histories/v1-*.json``; the release
 ``tests/test_upgrade.py`` runs), ``v2`` is 4666a17 and after
-(``tests/histories/v2-*.json``, recorded at 7987ddb).
+(``tests/histories/v2-*.json``, recorded at 7987ddb; ``v2-events-*`` with
+the same workflow code at f301b44), ``v3`` brings event effects (issue 10;
+``tests/histories/v3-*.json``).
 
 An id is never reused for another change, even after it is retired: a
 running history may still hold its marker.
@@ -50,6 +52,7 @@ INSTALLMENT_PLANS = "installment-plans-v1"
 EVENTS_BEAT_TIMERS = "events-beat-timers-v1"
 EARLY_REPLAN = "update-replans-before-awaiting-v1"
 LEGACY_LEGAL_WAIT = "legacy-legal-wait-v1"  # a family: one id per wake-up, see legacy_legal_wait()
+EVENT_EFFECTS = "event-effects-v1"
 
 
 def legacy_legal_wait(wake: int) -> str:
@@ -63,6 +66,7 @@ def legacy_legal_wait(wake: int) -> str:
 _NO_V1_RUN = ("once no run started before 4666a17 (a v1 case) is open; with it go tests/histories/v1-*.json "
               "and tests/test_upgrade.py")
 _NO_PRE_REVIEW_RUN = "once no run started before 7987ddb is open"
+_NO_V2_RUN = "once no run started before v3 (issue 10) is open; with it go tests/histories/v1-*.json and v2-*.json"
 
 LEDGER: tuple[Patch, ...] = (
     Patch(LEGAL_BRANCH, "4666a17 (v2: installment plans and the legal branch)",
@@ -86,4 +90,11 @@ LEDGER: tuple[Patch, ...] = (
           "a v1 case woken in legal_pending continues as new, and its new run takes the legal "
           "branch; the wake-ups already in its history replay as they were",
           _NO_V1_RUN),
+    Patch(EVENT_EFFECTS, "v3 (issue 10: operator actions are safe and say what they changed)",
+          "a signalled event changes the case only when it applies (workflows/effects.py): a dispute "
+          "resolution needs an open dispute, a revocation a suspension in force, a payment a new payment id; "
+          "what each did, or 'no effect: <reason>', goes to the case history and the event's row "
+          "(record_event_effect); before, every event applied blindly (an upheld resolution closed a case "
+          "with no dispute, a payment id counted twice) and nothing was recorded for the event",
+          _NO_V2_RUN),
 )

@@ -154,3 +154,27 @@ class SuspensionGranted:
 
     paused_by: list[PauseKind]
     until: datetime
+
+
+@dataclass
+class EventEffect:
+    """What an event did to its case: the ``apply_event`` Update's answer, and
+    what the case records (case_history, the event's ``ingested_events`` row).
+
+    ``applied`` False: nothing changed, and ``effect`` says why
+    (``"no effect: no open dispute"``, ``"refused: ..."``).  ``outstanding``
+    and ``paused_by`` are the case's after the event; ``until`` is when the
+    protection the event started ends (a suspension, a disaster grace);
+    ``plan`` the plan an accepted ``plan.accepted`` started.
+    """
+
+    event_id: str
+    type: str
+    applied: bool
+    effect: str  # e.g. "payment P-77 of 500.00 CNY recorded; outstanding 700.50 CNY"
+    outstanding: str
+    currency: str
+    closed_reason: ClosedReason | None = None
+    paused_by: list[PauseKind] = field(default_factory=list)
+    until: datetime | None = None
+    plan: PlanStatus | None = None
