@@ -1,5 +1,5 @@
 """Adapters to the outside world (SPEC §7): voice robot, call centre,
-electronic service of letters, skip-tracing data, court e-filing.
+electronic service of letters, the post, skip-tracing data, court e-filing.
 
 Activities call these small interfaces; the defaults are simulated and
 deterministic for an account, driven by the debtor's ``simulation`` profile.
@@ -38,6 +38,12 @@ class ServiceReceipt:
 
 
 @dataclass(frozen=True)
+class PostalReceipt:
+    tracking_ref: str
+    delivered_at: datetime | None  # when it is (or was) delivered; None: returned undeliverable
+
+
+@dataclass(frozen=True)
 class TraceOutcome:
     found: bool
     phone: str | None
@@ -53,7 +59,19 @@ class CallCentre(Protocol):
 
 
 class ElectronicService(Protocol):
-    async def serve(self, *, key: str, phone: str, document: str, at: datetime, profile: dict[str, Any]) -> ServiceReceipt: ...
+    """Electronic service of the legal notice; ``attempt`` is the how-many-th
+    try for this notice (a notice not delivered is served again)."""
+
+    async def serve(self, *, key: str, phone: str, document: str, at: datetime, profile: dict[str, Any],
+                    attempt: int = 1) -> ServiceReceipt: ...
+
+
+class PostalService(Protocol):
+    """The legal notice by post, once the electronic tries are spent:
+    idempotent per ``key``; answers a tracking reference and the delivery time."""
+
+    async def post(self, *, key: str, address: str, document: str, at: datetime,
+                   profile: dict[str, Any]) -> PostalReceipt: ...
 
 
 class SkipTracer(Protocol):
@@ -82,10 +100,13 @@ class Adapters:
     eservice: ElectronicService
     skip_trace: SkipTracer
     court: CourtFiling = None  # type: ignore[assignment]  # filled with the simulated court when omitted
+    post: PostalService = None  # type: ignore[assignment]  # filled with the simulated post when omitted
 
     def __post_init__(self) -> None:
         if self.court is None:
             self.court = SimulatedCourt()
+        if self.post is None:
+            self.post = SimulatedPost()
 
 
 # ---- the simulated defaults ---------------------------------------------------
@@ -145,8 +166,15 @@ class SimulatedCallCentre:
 
 
 class SimulatedElectronicService:
-    async def serve(self, *, key: str, phone: str, document: str, at: datetime, profile: dict[str, Any]) -> ServiceReceipt:
-        return ServiceReceipt(delivered=True, receipt_ref=_ref("esvc", key), delivered_at=at + timedelta(seconds=1))
+    """Delivers, unless the profile says ``letter_undelivered`` (every try)
+    or ``letter_undelivered_times: N`` (the first N tries)."""
+
+    async def serve(self, *, key: str, phone: str, document: str, at: datetime, profile: dict[str, Any],
+                    attempt: int = 1) -> ServiceReceipt:
+        undelivered = bool(profile.get("letter_undelivered")) or attempt <= int(
+            profile.get("letter_undelivered_times", 0))
+        return ServiceReceipt(delivered=not undelivered, receipt_ref=_ref("esvc", key),
+                              delivered_at=at + timedelta(seconds=1))
 
 
 class SimulatedSkipTracer:
@@ -201,9 +229,19 @@ class SimulatedCourt:
         )
 
 
+class SimulatedPost:
+    """Delivers ``post_delivered_in_days`` (3) days after posting, or returns
+    the letter undeliverable with ``post_returned``."""
+
+    async def post(self, *, key: str, address: str, document: str, at: datetime,
+                   profile: dict[str, Any]) -> PostalReceipt:
+        delivered = None if profile.get("post_returned") else at + _delay(profile, "post_delivered_in_days", 3, DAY)
+        return PostalReceipt(tracking_ref=_ref("post", key), delivered_at=delivered)
+
+
 def simulated_adapters() -> Adapters:
     return Adapters(SimulatedVoiceRobot(), SimulatedCallCentre(), SimulatedElectronicService(), SimulatedSkipTracer(),
-                    SimulatedCourt())
+                    SimulatedCourt(), SimulatedPost())
 
 
 def load_adapters(spec: str | None = None) -> Adapters:

@@ -49,6 +49,8 @@ from workflows.model import (
     PaymentRecord,
     PaymentResult,
     PlanRecord,
+    PostRequest,
+    PostResult,
     SkipTraceRequest,
     SkipTraceResult,
     case_workflow_id,
@@ -268,7 +270,8 @@ class CaseActivities(LegalActivities):
         # Outside the transaction: the call itself (idempotent per key at the adapter).
         if step.channel == "letter":
             receipt = await self.adapters.eservice.serve(
-                key=key, phone=d.phone, document=script, at=row.attempted_at, profile=d.simulation
+                key=key, phone=d.phone, document=script, at=row.attempted_at, profile=d.simulation,
+                attempt=req.try_no,
             )
             result = await self._complete_letter(key, receipt.receipt_ref, receipt.delivered)
         else:
@@ -363,6 +366,42 @@ class CaseActivities(LegalActivities):
                 row.completed_at = activity_now()
             return self._result(row)
 
+    @activity.defn(name="post_letter")
+    async def post_letter(self, req: PostRequest) -> PostResult:
+        """Send the legal notice by post, once per case: the attempt's row
+        (channel ``post``) is written first, then the postal adapter is called
+        with its key (a retry gets the first posting's receipt), then the
+        tracking reference is written down.  The address is the database's."""
+        d, key = req.debtor, attempt_key(req.account_id, "legal_notice_post", 1)
+        async with self.db.sessions() as s:
+            on_file = await s.get(DebtorRow, d.debtor_id)
+        address = (on_file.address if on_file else None) or d.address
+        if not address:
+            return PostResult(posted=False, posted_at=activity_now(), detail="no postal address on file")
+        document = compliance.script_for("legal_notice", region=d.region, ref=compliance.spoken_ref(req.account_id),
+                                         amount=req.amount, currency=req.currency, contract=req.contract_id)
+        now = activity_now()
+        async with self.db.transaction() as s:
+            await s.execute(self.db.insert(ContactAttempt).values(
+                idempotency_key=key, account_id=req.account_id, debtor_id=d.debtor_id, step="legal_notice_post",
+                attempt_no=1, channel="post", attempted_at=now, local_date=rules.local_date(now, d.timezone),
+                local_time=rules.local_datetime(now, d.timezone).strftime("%H:%M:%S"), timezone=d.timezone,
+                outcome="posting", connected=False, script_sha256=hashlib.sha256(document.encode()).hexdigest(),
+            ).on_conflict_do_nothing())
+            posted_at = await s.scalar(select(ContactAttempt.attempted_at).where(ContactAttempt.idempotency_key == key))
+        receipt = await with_heartbeat(self.adapters.post.post(
+            key=key, address=address, document=document, at=posted_at, profile=d.simulation))
+        outcome = "posted" if receipt.delivered_at else "returned"
+        async with self.db.transaction() as s:
+            await s.execute(update(ContactAttempt).where(ContactAttempt.idempotency_key == key,
+                                                         ContactAttempt.outcome == "posting")
+                            .values(outcome=outcome, receipt_ref=receipt.tracking_ref, completed_at=activity_now()))
+        get_logger(account_id=req.account_id, step="legal_notice_post").info(
+            "legal notice posted", tracking_ref=receipt.tracking_ref, outcome=outcome)
+        return PostResult(posted=True, posted_at=posted_at, tracking_ref=receipt.tracking_ref,
+                          delivered_at=receipt.delivered_at,
+                          detail=None if receipt.delivered_at else "returned undeliverable")
+
     @staticmethod
     def _result(row: ContactAttempt, detail: str | None = None) -> ContactResult:
         return ContactResult(
@@ -375,5 +414,5 @@ class CaseActivities(LegalActivities):
 
     def all(self) -> list:
         return [self.open_case, self.record_case, self.record_payment, self.record_event_effect,
-                self.append_evidence, self.skip_trace, self.contact_debtor, self.record_plan,
+                self.append_evidence, self.skip_trace, self.contact_debtor, self.post_letter, self.record_plan,
                 self.open_legal_action, self.legal_filing, self.court_docket, self.record_legal_step]

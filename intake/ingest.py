@@ -369,7 +369,8 @@ class Ingestor:
                 await self.client.start_workflow(
                     DelinquentAccountWorkflow.run,
                     CaseInput(event=default, installment_grace_days=self.settings.installment_grace_days,
-                              contact_rules=self.settings.contact_rules),
+                              contact_rules=self.settings.contact_rules,
+                              letter_attempts=self.settings.letter_attempts),
                     id=case_workflow_id(ev.account_id),
                     task_queue=self.settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=initial_search_attributes({

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
                                         description="days after an installment's due date before it is missed")
     complaint_threshold: int = Field(rules.COMPLAINT_THRESHOLD, ge=1, validation_alias="COLLECTIONS_COMPLAINT_THRESHOLD",
                                      description="complaints against a team in one day above this suspend it")
+    letter_attempts: int = Field(rules.LETTER_ATTEMPTS, ge=1, le=10, validation_alias="COLLECTIONS_LETTER_ATTEMPTS",
+                                 description="electronic service tries of the legal notice (one a contact day) "
+                                             "before it is sent by post")
     # Contact rules (SPEC §3): stricter than the defaults is allowed, looser is refused.
     max_connected_calls: int = Field(rules.DEFAULT_RULES.max_connected_calls_per_debtor_per_day, ge=1,
                                      le=rules.DEFAULT_RULES.max_connected_calls_per_debtor_per_day,

@@ -17,9 +17,10 @@ The story of a case (SPEC §2):
 
 Protections pause every step (:mod:`workflows.protections`).  An event
 changes the case only when it applies (:mod:`workflows.effects`; operators
-send it through the ``apply_event`` Update and get its effect back).
+send it through the ``apply_event`` Update and get its effect back), and no
+outcome of serving the legal notice wedges it (:mod:`workflows.notice`).
 The case holds its parts as objects — the negotiation
-(:mod:`workflows.negotiation`), its events and the legal
+(:mod:`workflows.negotiation`), its events, its legal notice and the legal
 track (:mod:`workflows.legal`) — which see it only through
 :class:`workflows.host.CaseHost`.  How the case shows itself (status,
 search attributes, current details) is :mod:`workflows.presentation`; rules
@@ -45,10 +46,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.effects import NO_EFFECT, CaseEvents
     from workflows.legal import LegalTrack
     from workflows.model import (
-        CaseEvent, CaseInput, CaseSnapshot, CaseState, ContactRequest, ContactResult, EvidenceRequest, LadderRecord,
-        OpenCaseRequest, PlanRequest, SkipTraceRequest, SuspensionRequest,
+        CaseEvent, CaseInput, CaseSnapshot, CaseState, ContactRequest, ContactResult, LadderRecord, OpenCaseRequest,
+        PlanRequest, SkipTraceRequest, SuspensionRequest,
     )
     from workflows.negotiation import Negotiation, plan_refusal, plan_running
+    from workflows.notice import LegalNotice
     from workflows.options import CONTACT_ACTIVITY, DB_ACTIVITY
     from workflows.presentation import Showing
     from workflows.search import search_attribute_updates
@@ -70,6 +72,7 @@ class DelinquentAccountWorkflow:
         self.showing = Showing()  # what the case shows it waits for (presentation)
         self.negotiation = Negotiation(self, inp.installment_grace_days)
         self.events = CaseEvents(self, self.negotiation)
+        self.notice = LegalNotice(self, inp.letter_attempts, self.contact_rules)
         self.legal_track = LegalTrack(self)
         self._applying = 0  # apply_event Updates in progress: the case takes no step meanwhile
         self._replan = False  # set by an update that changes what the case waits for
@@ -153,7 +156,7 @@ class DelinquentAccountWorkflow:
     async def _ladder_step(self, index: int) -> None:
         """Wait until step ``index`` is due and contact is allowed, then contact the debtor."""
         step = rules.LADDER[index]
-        due = rules.step_due(
+        due = self.notice.retry_due() or rules.step_due(
             index,
             # the ladder's clock stands still while the case is protected
             opened_at=self.ev.occurred_at + timedelta(seconds=self.s.paused_seconds),
@@ -165,7 +168,7 @@ class DelinquentAccountWorkflow:
         stage = Stage.PROMISE_TO_PAY if self.s.promised_date and workflow.now() < due else Stage.WAKE_UP_LADDER
         # Shown: when the contact can really happen (out of quiet hours).
         await self.set_stage(stage, step.name, self._contact_window(due))
-        if not await self.wait_until(due, step.label):
+        if not await self.wait_until(due, self.notice.label(step)):
             return  # an event arrived first: re-plan
         window = self._contact_window(workflow.now())
         if window > workflow.now():
@@ -187,9 +190,9 @@ class DelinquentAccountWorkflow:
             ContactRequest(
                 account_id=self.ev.account_id, step=step.name, attempt_no=self.s.attempt_no, debtor=self.debtor,
                 team_id=self.ev.team_id, amount=self.s.outstanding, currency=self.ev.currency,
-                contract_id=self.ev.contract_id,
+                contract_id=self.ev.contract_id, try_no=self.notice.next_try() if step.channel == "letter" else 1,
             ),
-            summary=step.label, **CONTACT_ACTIVITY,
+            summary=self.notice.label(step), **CONTACT_ACTIVITY,
         )
 
     async def _after_contact(self, index: int, result: ContactResult) -> None:
@@ -197,28 +200,17 @@ class DelinquentAccountWorkflow:
         self.s.ladder.append(LadderRecord(step=step.name, at=result.attempted_at, outcome=result.outcome))
         self.s.next_step = index + 1
         self.s.promised_date = None  # a promise that reached this step was broken
+        next_for_notice = ""
         if step.channel == "letter" and result.outcome == Outcome.DELIVERED:
-            await self._letter_served(result)
+            await self.notice.served(result.attempted_at, result.detail)
+        elif step.channel == "letter" and workflow.patched(patches.LETTER_DELIVERY):
+            next_for_notice = "; " + await self.notice.not_served(result)
         elif step.channel != "letter":
             self._regrade_after_call(result)
         if result.paid_amount:
             await self.events.call_payment(result.payment_id, Decimal(result.paid_amount), result.attempted_at)
         if self.s.closed_reason is None:
-            await self.record(f"{step.label}: {result.outcome}" + self.negotiation.offer_note())
-
-    async def _letter_served(self, result: ContactResult) -> None:
-        at = result.attempted_at
-        self.s.letter_served_at = at
-        self.interrupt_limitation(rules.local_date(at, self.debtor.timezone))  # a demand restarts the period
-        await workflow.execute_activity_method(
-            CaseActivities.append_evidence,
-            EvidenceRequest(
-                account_id=self.ev.account_id, kind="legal_notice_served",
-                key=f"letter:{self.ev.account_id}:{result.detail}",
-                payload=f"{self.ev.account_id}|{self.ev.contract_id}|{result.detail}|{at.isoformat()}",
-            ),
-            summary="fingerprint served legal notice", **DB_ACTIVITY,
-        )
+            await self.record(f"{step.label}: {result.outcome}{next_for_notice}" + self.negotiation.offer_note())
 
     def _regrade_after_call(self, result: ContactResult) -> None:
         answered = result.outcome == Outcome.ANSWERED
@@ -262,7 +254,7 @@ class DelinquentAccountWorkflow:
     # ------------------------------------------------- towards the legal branch
 
     def _response_window_ends(self) -> datetime:
-        return self.s.letter_served_at + timedelta(days=rules.LEGAL_NOTICE_RESPONSE_DAYS)
+        return self.notice.window_opens() + timedelta(days=rules.LEGAL_NOTICE_RESPONSE_DAYS)
 
     async def _await_response(self) -> None:
         window_ends = self._response_window_ends()

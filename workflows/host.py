@@ -2,8 +2,8 @@
 
 The case (:class:`workflows.case.DelinquentAccountWorkflow`) holds its parts
 as objects — the legal track (:mod:`workflows.legal`), the negotiation
-(:mod:`workflows.negotiation`) and its events (:mod:`workflows.effects`) —
-and each part sees the case only through
+(:mod:`workflows.negotiation`), its events (:mod:`workflows.effects`) and the
+service of its legal notice (:mod:`workflows.notice`) — and each part sees the case only through
 this interface: the case's state, the account it is about, and the few
 things a part may ask of it.
 """

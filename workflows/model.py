@@ -123,6 +123,19 @@ class LegalState:
 
 
 @dataclass
+class NoticeState:
+    """Service of the legal notice (SPEC §7): electronic tries, one a contact
+    day, then post; served, ``CaseState.letter_served_at`` holds the delivery."""
+
+    tries: int = 0  # electronic tries that did not serve it
+    retry_at: datetime | None = None  # the next electronic try
+    status: str = "serving"  # serving | posted | unserved (could not be served at all)
+    tracking_ref: str | None = None  # the post's
+    posted_at: datetime | None = None
+    unserved_since: datetime | None = None  # unserved: the response window counts from here
+
+
+@dataclass
 class CaseState:
     """Everything a case needs to resume, carried across continue-as-new."""
 
@@ -150,6 +163,7 @@ class CaseState:
     plan_offered: bool = False
     legal: LegalState | None = None
     payment_ids: list[str] = field(default_factory=list)  # recorded for this case (the database is the backstop)
+    notice: NoticeState | None = None  # a legal notice not served at the first try
 
 
 _RULES = rules.DEFAULT_RULES
@@ -199,6 +213,7 @@ class CaseInput:
     # None: rules.DEFAULT_RULES (cases started before the field existed).
     # A rules.ContactRules given here is stored in its payload form.
     contact_rules: CaseContactRules | None = None
+    letter_attempts: int = rules.LETTER_ATTEMPTS  # COLLECTIONS_LETTER_ATTEMPTS at ingest
 
     def __post_init__(self) -> None:
         if isinstance(self.contact_rules, rules.ContactRules):
@@ -258,6 +273,7 @@ class ContactRequest:
     amount: str
     currency: str
     contract_id: str
+    try_no: int = 1  # the legal notice: the how-many-th electronic try
 
 
 @dataclass
@@ -297,6 +313,26 @@ class EventEffectRecord:
     event_id: str
     status: str  # applied | no_effect | refused
     detail: str
+
+
+@dataclass
+class PostRequest:
+    """The legal notice by post (after the electronic tries)."""
+
+    account_id: str
+    debtor: Debtor  # the address is read from the database
+    amount: str
+    currency: str
+    contract_id: str
+
+
+@dataclass
+class PostResult:
+    posted: bool  # False: no postal address on file
+    posted_at: datetime
+    tracking_ref: str | None = None
+    delivered_at: datetime | None = None  # None: not deliverable (returned, no address)
+    detail: str | None = None
 
 
 @dataclass

@@ -27,8 +27,8 @@ The releases carry no tags; they are named by their commit.  ``v1`` is
 e0a2193 and before (recorded as ``tests/histories/v1-*.json``; the release
 ``tests/test_upgrade.py`` runs), ``v2`` is 4666a17 and after
 (``tests/histories/v2-*.json``, recorded at 7987ddb; ``v2-events-*`` with
-the same workflow code at f301b44), ``v3`` brings event effects (issue 10;
-``tests/histories/v3-*.json``).
+the same workflow code at f301b44), ``v3`` brings event effects and the
+legal notice's retries and post (issue 10; ``tests/histories/v3-*.json``).
 
 An id is never reused for another change, even after it is retired: a
 running history may still hold its marker.
@@ -53,6 +53,7 @@ EVENTS_BEAT_TIMERS = "events-beat-timers-v1"
 EARLY_REPLAN = "update-replans-before-awaiting-v1"
 LEGACY_LEGAL_WAIT = "legacy-legal-wait-v1"  # a family: one id per wake-up, see legacy_legal_wait()
 EVENT_EFFECTS = "event-effects-v1"
+LETTER_DELIVERY = "letter-delivery-v1"
 
 
 def legacy_legal_wait(wake: int) -> str:
@@ -96,5 +97,10 @@ LEDGER: tuple[Patch, ...] = (
           "what each did, or 'no effect: <reason>', goes to the case history and the event's row "
           "(record_event_effect); before, every event applied blindly (an upheld resolution closed a case "
           "with no dispute, a payment id counted twice) and nothing was recorded for the event",
+          _NO_V2_RUN),
+    Patch(LETTER_DELIVERY, "v3 (issue 10)",
+          "a legal notice the electronic service does not deliver is served again on the next contact day, "
+          "then sent by post (workflows/notice.py); before, the case failed its workflow task there for ever "
+          "(no history past that point completed a task, so none replays the old path)",
           _NO_V2_RUN),
 )

@@ -45,6 +45,7 @@ DISASTER_GRACE_DAYS = 30
 COMPLAINT_THRESHOLD = 5  # complaints against a team in one day above this trip the breaker
 PROTECTIONS = ("disaster_grace", "suspension", "dispute", "team_suspended")
 LEGAL_NOTICE_RESPONSE_DAYS = 15
+LETTER_ATTEMPTS = 3  # electronic service tries of the legal notice, one a contact day, before it goes by post
 KNOWN_CURRENCIES = frozenset(
     {"CNY", "HKD", "MOP", "TWD", "USD", "EUR", "GBP", "SGD", "JPY", "AUD", "CAD", "CHF"}
 )
