@@ -16,21 +16,24 @@ import uuid
 from datetime import time, timedelta
 from pathlib import Path
 
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from db.migrate import upgrade
 from support.temporal import register_search_attributes
 from tests.conftest import binary
-from tests.helpers import advance_to_local, default_event, signal, start_case
+from tests.helpers import advance_to_local, default_event, signal, start_case, uid
 from worker import build_worker
 from workflows.case import DelinquentAccountWorkflow
-from workflows.model import PlanRequest, SuspensionRequest
+from workflows.model import CaseEvent, PlanRequest, SuspensionRequest
 
 OUT = Path(__file__).parent / "histories"
 # v1: e0a2193 and before; v2: installment plans and the legal branch (recorded
-# at 7987ddb; its events-* histories at f301b44, the same workflow code).
-# v3: events change a case only when they apply, letters served again then by post.
-VERSION = "v3"
+# at 7987ddb; its events-* histories at f301b44, the same workflow code);
+# v3: events change a case only when they apply, the apply_event Update, letters
+# served again then by post (issue 10). The next release that changes the
+# workflow's commands records v4.
+VERSION = "v4"
 
 
 async def ladder_and_legal(env: WorkflowEnvironment, tq: str, start) -> dict:
@@ -81,6 +84,30 @@ async def events(env: WorkflowEnvironment, tq: str, start) -> dict:
             "events-payment-id-twice": paid}
 
 
+async def operator_and_letters(env: WorkflowEnvironment, tq: str, start) -> dict:
+    """v3: events through the apply_event Update (those that do not apply are
+    refused by its validator), and legal notices served again, then by post."""
+    by_update = await start_case(env, tq, default_event("H-9", occurred_at=start, amount="600.00"))
+    posted = await start_case(env, tq, default_event("H-10", occurred_at=start, debtor={"address": "1 Bund Rd"},
+                                                     simulation={"letter_undelivered": True}))
+    unserved = await start_case(env, tq, default_event("H-11", occurred_at=start,
+                                                       simulation={"letter_undelivered": True}))
+    await env.sleep(timedelta(hours=12))
+    for kind, data in (("dispute.resolved", {"upheld": True}), ("payment.received", {"payment_id": "P-H9",
+                       "amount": "100.00"}), ("payment.received", {"payment_id": "P-H9", "amount": "100.00"}),
+                       ("suspension.granted", {"months": 2, "reason": "illness"}), ("suspension.revoked", {}),
+                       ("suspension.revoked", {})):
+        try:
+            await by_update.execute_update(DelinquentAccountWorkflow.apply_event, CaseEvent(
+                f"ev-{uid()}", kind, await env.get_current_time(), {"account_id": "H-9", **data}, actor="ops"))
+        except WorkflowUpdateFailedError:
+            pass  # does not apply: refused by the validator, nothing in the history
+        await env.sleep(timedelta(hours=1))
+    await signal(by_update, env, "dispute.resolved", account_id="H-9", upheld=True)  # no effect, recorded
+    await env.sleep(timedelta(days=40))
+    return {"update-events": by_update, "letter-by-post": posted, "letter-unserved": unserved}
+
+
 async def main(version: str) -> None:
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,6 +122,9 @@ async def main(version: str) -> None:
             async with build_worker(env.client, task_queue=tq, database_url=url):
                 cases = await ladder_and_legal(env, tq, start)
                 cases |= await events(env, tq, await advance_to_local(env, "Asia/Shanghai", time(10, 0)))
+                if version not in ("v1", "v2"):  # the apply_event Update and the post came with v3
+                    start = await advance_to_local(env, "Asia/Shanghai", time(10, 0))
+                    cases |= await operator_and_letters(env, tq, start)
                 written = []
                 for name, handle in cases.items():
                     path = OUT / f"{version}-{name}.json"
