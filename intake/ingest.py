@@ -346,7 +346,8 @@ class Ingestor:
                                                         IngestedEvent.status == "pending")
                             .values(status=status, detail=detail))
         self.log.info("event accepted", event_id=ev.event_id, type=ev.type, account_id=account, status=status)
-        return _Ingested(NO_EFFECT if status == NO_EFFECT else "accepted", status, detail, effect)
+        changed_nothing = status in (NO_EFFECT, "refused")  # refused: the case found it did not apply after all
+        return _Ingested(NO_EFFECT if changed_nothing else "accepted", status, detail, effect)
 
     async def _check_account(self, ev, account: str) -> None:
         async with self.db.sessions() as s:
