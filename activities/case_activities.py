@@ -174,10 +174,13 @@ class CaseActivities(LegalActivities):
     @activity.defn(name="record_event_effect")
     async def record_event_effect(self, rec: EventEffectRecord) -> None:
         """What an event did to its case, on its ``ingested_events`` row (none
-        for an event that did not come through the intake)."""
+        for an event that did not come through the intake).  Only the row of
+        an event for this account: a region's or a team's row is the intake's."""
+        where = [IngestedEvent.event_id == rec.event_id]
+        if rec.account_id is not None:
+            where.append(IngestedEvent.account_id == rec.account_id)
         async with self.db.transaction() as s:
-            await s.execute(update(IngestedEvent).where(IngestedEvent.event_id == rec.event_id)
-                            .values(status=rec.status, detail=rec.detail))
+            await s.execute(update(IngestedEvent).where(*where).values(status=rec.status, detail=rec.detail))
 
     @activity.defn(name="append_evidence")
     async def append_evidence(self, req: EvidenceRequest) -> int:

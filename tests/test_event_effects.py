@@ -234,3 +234,17 @@ async def test_a_recall_closes_an_open_case_and_says_so(cases, env, db):
         "accepted", "case recalled: closed recalled", ClosedReason.RECALLED)
     assert result.closed_reason == "recalled"
     assert ("closed recalled: creditor withdrew the case", "supervisor-li") in await notes(db, acct)
+
+
+async def test_a_disaster_fanned_out_to_cases_keeps_the_intakes_account_of_it(cases, env, db):
+    """A region's or team's event reaches many cases under one event id: each
+    case records what it did in its history, the event's row stays the intake's."""
+    signals, _ = cases
+    acct, now = await open_case(env, signals, region="CN-XZ")
+    disaster = {"event_id": f"ev-{uid()}", "type": "disaster.declared", "occurred_at": now.isoformat(),
+                "region": "CN-XZ", "days": 30}
+    await signals.ingest_lines([json.dumps(disaster)], source="t")
+    await env.sleep(timedelta(minutes=5))
+    row = await event_row(db, disaster["event_id"])
+    assert row.status == "dispatched"  # the intake's (a case would have written "applied" over it)
+    assert any(note.startswith("disaster grace in CN-XZ until") for note, _ in await notes(db, acct))

@@ -133,11 +133,12 @@ class CaseEvents:
             else:
                 effect = self._effect(ev, False, str(why))
                 await self.case.record(f"{ev.type} {ev.event_id}: {why}", actor=ev.actor)
-            await workflow.execute_activity_method(
-                CaseActivities.record_event_effect,
-                EventEffectRecord(ev.event_id, effect_status(effect), effect.effect),
-                summary=f"{ev.type}: {effect.effect}"[:200], **DB_ACTIVITY,
-            )
+            if ev.data.get("account_id") == self.case.ev.account_id:  # not a region's or team's, fanned out
+                await workflow.execute_activity_method(
+                    CaseActivities.record_event_effect,
+                    EventEffectRecord(ev.event_id, effect_status(effect), effect.effect, self.case.ev.account_id),
+                    summary=f"{ev.type}: {effect.effect}"[:200], **DB_ACTIVITY,
+                )
         return effect
 
     async def call_payment(self, payment_id: str, amount: Decimal, at: datetime) -> None:

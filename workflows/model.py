@@ -308,11 +308,12 @@ class PaymentResult:
 
 @dataclass
 class EventEffectRecord:
-    """What an event did, for its ``ingested_events`` row."""
+    """What an event for one account did, for its ``ingested_events`` row."""
 
     event_id: str
     status: str  # applied | no_effect | refused
     detail: str
+    account_id: str | None = None
 
 
 @dataclass
