@@ -6,7 +6,8 @@ disaster already declared for longer) changes nothing: its status is
 
 A disaster or a team suspension reaches every open case it covers by a
 query on the ``cases`` table — not by any process remembering its cases —
-and each case is signalled with the declaring event's id, so a re-run after
+and each case is signalled with the declaring event's id and actor (who
+declared it, for the case history), so a re-run after
 a crash signals again harmlessly (cases ignore an event id they have seen).
 Cases opened later find the protection themselves when they open
 (``open_case`` reads the same tables).
@@ -43,7 +44,8 @@ class Protections:
         self.threshold = threshold
         self.log = get_logger(component="protections")
 
-    async def declare_disaster(self, event_id: str, region: str, days: int, at: datetime) -> tuple[str, str]:
+    async def declare_disaster(self, event_id: str, region: str, days: int, at: datetime, *,
+                               actor: str | None = None) -> tuple[str, str]:
         """Pause the region's open cases until ``at`` + ``days``. A disaster
         already declared there until later makes this one change nothing; one
         until earlier is extended (the detail says which)."""
@@ -65,7 +67,8 @@ class Protections:
                 event_id=event_id, region=region, declared_at=at, ends_at=ends, cases_notified=0,
             ).on_conflict_do_nothing())
         n = await self._fan_out(Case.region == region, CaseEvent(
-            event_id, "disaster.declared", at, {"region": region, "days": days, "until": ends.isoformat()}))
+            event_id, "disaster.declared", at, {"region": region, "days": days, "until": ends.isoformat()},
+            actor=actor))
         async with self.db.transaction() as s:
             await s.execute(update(Disaster).where(Disaster.event_id == event_id).values(cases_notified=n))
         self.log.info("disaster declared", region=region, until=ends.isoformat(), cases=n)
@@ -96,7 +99,8 @@ class Protections:
         self.log.warning("team suspended", team_id=team_id, complaints=count, threshold=self.threshold, cases=n)
         return "dispatched", f"team {team_id} suspended after {count} complaints; {n} cases paused"
 
-    async def clear_team(self, event_id: str, team_id: str, at: datetime) -> tuple[str, str]:
+    async def clear_team(self, event_id: str, team_id: str, at: datetime, *,
+                         actor: str | None = None) -> tuple[str, str]:
         """Lift a team's suspension and resume its cases; a team that is not
         suspended is left as it is (no effect)."""
         async with self.db.transaction() as s:
@@ -110,7 +114,7 @@ class Protections:
         if not by_this:
             return NO_EFFECT, f"no effect: team {team_id} is not suspended"
         n = await self._fan_out(Case.team_id == team_id, CaseEvent(
-            event_id, "team.review_cleared", at, {"team_id": team_id}))
+            event_id, "team.review_cleared", at, {"team_id": team_id}, actor=actor))
         self.log.info("team cleared", team_id=team_id, cases=n)
         return "dispatched", f"team {team_id} cleared; {_cases(n)} released from its suspension"
 

@@ -11,9 +11,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from db.models import Disaster, IngestedEvent, TeamSuspension
+from db.models import Case, CaseHistory, Disaster, IngestedEvent, TeamSuspension
 from intake.protections import NO_EFFECT, Protections
-from tests.helpers import ingestor, uid
+from tests.helpers import default_event, ingestor, uid
+from worker import build_worker
 
 
 def event(kind: str, at, **fields) -> str:
@@ -77,3 +78,28 @@ async def test_declaring_a_disaster_twice_says_what_it_did(env, db):
     detail = (await protections.declare_disaster(f"ev-{uid()}", xj, 30, at))[1]
     local = (at + timedelta(days=30)) + timedelta(hours=6)  # Asia/Urumqi is UTC+6
     assert f"until {local:%Y-%m-%d %H:%M} Asia/Urumqi;" in detail
+
+
+async def test_the_declaring_operator_reaches_each_case_history(env, db, task_queue):
+    now = await env.get_current_time()
+    region, acct = f"T{uid()}", f"ACC-{uid()}"
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        await ingestor(env, db, task_queue).ingest_lines(
+            [json.dumps(default_event(acct, occurred_at=now, region=region))], source="t")
+        for _ in range(50):  # the case writes its row when it opens
+            async with db.sessions() as s:
+                if await s.get(Case, acct) is not None:
+                    break
+            await env.sleep(timedelta(seconds=1))
+        status, detail = await Protections(env.client, db).declare_disaster(f"ev-{uid()}", region, 30, now,
+                                                                            actor="sup-chen")
+        assert status == "dispatched" and detail.endswith("sent to 1 open case")
+        notes: list = []
+        for _ in range(50):  # the case records it when it takes the signal
+            async with db.sessions() as s:
+                notes = (await s.execute(select(CaseHistory.actor, CaseHistory.note).where(
+                    CaseHistory.account_id == acct, CaseHistory.note.like("disaster%")))).all()
+            if notes:
+                break
+            await env.sleep(timedelta(seconds=1))
+    assert notes and notes[0].actor == "sup-chen"
