@@ -435,29 +435,30 @@ class Ingestor:
             await s.execute(update(IngestedEvent).where(IngestedEvent.event_id == event_id).values(status="rejected"))
 
     async def _to_closed_case(self, ev) -> tuple[str, str | None]:
-        """The case has finished: record a late payment (once per payment id),
-        and refuse anything else — on the operator's path (``via_update``) as
-        no effect, like the case's own answer while it is closing."""
+        """The case has finished: record a late payment (once per payment id);
+        anything else changes nothing and says so (no effect, as the case's own
+        answer while it is closing).  An account whose case never opened has
+        nothing to record a payment against: rejected."""
         async with self.db.sessions() as s:
             case = await s.get(Case, ev.account)
-        reason = case.closed_reason if case else "closed"
+        if case is None:  # its default was accepted but no case ever opened: nothing to pay into
+            await self._mark_rejected(ev.event_id)
+            raise EventRejected(f"account {ev.account} has no case (its case never opened)", ev.event_id)
+        reason = case.closed_reason or "closed"
         if isinstance(ev, PaymentReceived):
             async with self.db.transaction() as s:
                 await s.execute(
                     self.db.insert(Payment).values(
                         payment_id=ev.payment_id, account_id=ev.account, amount=Decimal(ev.amount),
-                        currency=case.currency if case else "", received_at=ev.occurred_at, source="late",
-                        outstanding_after=case.outstanding if case else None, request_key=ev.event_id,
+                        currency=case.currency, received_at=ev.occurred_at, source="late",
+                        outstanding_after=case.outstanding, request_key=ev.event_id,
                     ).on_conflict_do_nothing()
                 )
                 row = await s.get(Payment, (ev.account, ev.payment_id))
             if row.request_key != ev.event_id:
                 return NO_EFFECT, f"no effect: payment {ev.payment_id} was already recorded"
             return "recorded", f"late payment on a case closed {reason}"
-        if self.via_update:
-            return NO_EFFECT, f"no effect: case is closed ({reason})"
-        await self._mark_rejected(ev.event_id)
-        raise EventRejected(f"case for account {ev.account} is closed ({reason})", ev.event_id)
+        return NO_EFFECT, f"no effect: case is closed ({reason})"  # SPEC §5: accepted, changes nothing
 
     async def _store_reject(self, source: str, line_no: int, line: str, r: EventRejected) -> None:
         async with self.db.transaction() as s:

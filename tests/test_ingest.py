@@ -197,8 +197,11 @@ async def test_full_payment_closes_the_case_and_a_late_payment_is_still_recorded
     late = await ingestor.ingest_lines(
         [json.dumps(account_event("payment.received", acct, payment_id="P-LATE", amount="20.00")),
          json.dumps(account_event("case.recalled", acct))], source="late")
-    assert late.accepted == 1 and late.rejected == 1
-    assert "is closed (paid)" in late.rejects[0][1]
+    assert (late.accepted, late.no_effect, late.rejected) == (2, 1, 0)  # the recall changes nothing, and says so
+    async with db.sessions() as s:
+        recall = (await s.scalars(select(IngestedEvent).where(
+            IngestedEvent.account_id == acct, IngestedEvent.type == "case.recalled"))).one()
+    assert (recall.status, recall.detail) == ("no_effect", "no effect: case is closed (paid)")
     async with db.sessions() as s:
         sources = dict((await s.execute(select(Payment.payment_id, Payment.source))).all())
     assert sources == {"P-FULL": "event", "P-LATE": "late"}
@@ -235,3 +238,18 @@ async def test_parallel_ingest_keeps_each_accounts_events_in_order(ingestor, db,
     for a in accounts:
         status = await env.client.get_workflow_handle(case_workflow_id(a)).query("status")
         assert status["outstanding"] == "60.00"
+
+
+async def test_a_payment_for_an_account_whose_case_never_opened_is_rejected(ingestor, db, env):
+    """Its default was accepted but no case exists (e.g. the namespace was reset):
+    the payment is refused with the reason, never stored as a 'late payment'."""
+    acct = f"ACC-{uid()}"
+    async with db.transaction() as s:
+        s.add(IngestedEvent(event_id=f"ev-{uid()}", type="account.defaulted", account_id=acct, payload="{}",
+                            status="dispatched", received_at=await env.get_current_time()))
+    report = await ingestor.ingest_lines(
+        [json.dumps(account_event("payment.received", acct, payment_id="P-ORPHAN", amount="20.00"))], source="t")
+    assert (report.accepted, report.rejected) == (0, 1)
+    assert report.rejects[0][1] == f"account {acct} has no case (its case never opened)"
+    async with db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Payment).where(Payment.account_id == acct)) == 0
