@@ -9,7 +9,6 @@ zone is used only to apply local rules (quiet hours, calendar days).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
@@ -434,55 +433,3 @@ def choose_legal_track(grade: str, asset_flight_risk: bool, address: str | None)
     if address and address.strip():
         return PAYMENT_ORDER, f"grade {grade} debtor with a known address: payment order (non-litigation)"
     return None, f"grade {grade} debtor without a known address: a payment order cannot be served"
-
-
-# --------------------------------------------------------------------------
-# Compliance screen of scripts and transcripts
-# --------------------------------------------------------------------------
-
-_PROHIBITED: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("threat", re.compile(r"\b(we will (hurt|find|visit) you|or else\b|you will regret|threat)", re.I)),
-    ("third_party_contact", re.compile(
-        r"\b(call|contact|tell|inform|notify|visit)\w* (your )?(family|relatives?|parents?|wife|husband|"
-        r"children|employer|boss|colleagues?|school|teacher)", re.I)),
-    ("insult", re.compile(r"\b(idiot|stupid|deadbeat|loser|liar|scum)\b", re.I)),
-    ("false_legal_claim", re.compile(
-        r"\b(arrest(ed)?|jail(ed)?|imprison(ed|ment)?|prison|police will|criminal (charges|record)|warrant)\b",
-        re.I)),
-    ("threat", re.compile(r"(威胁|否则后果自负)")),
-    ("third_party_contact", re.compile(r"(联系|通知|告诉)(你|您)?的?(家人|亲属|单位|学校|领导|同事)")),
-    ("insult", re.compile(r"(骗子|无赖|老赖)")),
-    ("false_legal_claim", re.compile(r"(坐牢|拘留|抓你|刑事责任)")),
-)
-
-
-def screen_text(text: str) -> list[str]:
-    """The kinds of prohibited content in a script or transcript (empty = clean)."""
-    found: list[str] = []
-    for kind, pattern in _PROHIBITED:
-        if pattern.search(text) and kind not in found:
-            found.append(kind)
-    return found
-
-
-SCRIPTS = {
-    "voice_robot": (
-        "Hello, this is an automated reminder from your lender about account {ref}. "
-        "A payment of {amount} {currency} is overdue. Press 1 to speak about a payment date."
-    ),
-    "human_call": (
-        "Hello, I am calling from your lender's customer care team about account {ref}. "
-        "We understand things can be difficult; can we agree a date or a plan for the "
-        "{amount} {currency} that is overdue?"
-    ),
-    "legal_notice": (
-        "Legal notice: account {ref} has {amount} {currency} overdue under contract {contract}. "
-        "Please pay or contact us within 15 days of service; after that the creditor may apply "
-        "to the court for a payment order."
-    ),
-}
-
-
-def script_for(step: str, *, account_id: str, amount: str, currency: str, contract_id: str) -> str:
-    ref = "..." + account_id[-4:]
-    return SCRIPTS[step].format(ref=ref, amount=amount, currency=currency, contract=contract_id)
