@@ -13,8 +13,12 @@ import hashlib
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy import func, or_, select, update
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 import compliance
 from activities.adapters import Adapters, CallOutcome
@@ -40,6 +44,9 @@ from workflows import rules
 from workflows.model import (
     CaseSnapshot,
     ContactRequest,
+    Debtor,
+    DebtorOnFile,
+    DebtorOnFileRequest,
     ContactResult,
     EventEffectRecord,
     EvidenceRequest,
@@ -57,6 +64,26 @@ from workflows.model import (
 )
 
 CALL_CHANNELS = ("voice", "human")
+
+
+@dataclass(frozen=True)
+class OnFile:
+    """A debtor's contact details as an activity reads them (never returned to a case)."""
+
+    phone: str
+    address: str | None
+    profile: dict[str, Any]
+
+
+def debtor_row_values(d: Any, at: datetime) -> dict[str, Any]:
+    """The ``debtors`` row of a debtor (an intake ``DebtorIn`` or a legacy
+    :class:`~workflows.model.Debtor` with its contact details)."""
+    income = d.monthly_disposable_income
+    return dict(
+        debtor_id=d.debtor_id, phone=d.phone, timezone=d.timezone, region=d.region, age=d.age, dialect=d.dialect,
+        address=d.address, monthly_disposable_income=Decimal(income) if income else None,
+        simulation=dict(d.simulation or {}), updated_at=at,
+    )
 
 
 async def active_protections(db: Database, *, region: str, team_id: str | None, at: datetime) -> list[Pause]:
@@ -85,19 +112,19 @@ class CaseActivities(LegalActivities):
 
     @activity.defn(name="open_case")
     async def open_case(self, req: OpenCaseRequest) -> OpenCaseResult:
+        """Open the case's row and fingerprint the default event.  The intake
+        wrote the debtor's row before it started the case; a case started
+        before that carries the contact details in its input, written here."""
         ev, d = req.event, req.event.debtor
         now = activity_now()
         # The team that handles the case's human contact (a 60+ debtor's
         # dialect team): complaints against it and its suspension reach the case.
         team = rules.route_team(d.age, d.dialect, ev.team_id, self.rules)
         async with self.db.transaction() as s:
-            await s.execute(
-                self.db.insert(DebtorRow).values(
-                    debtor_id=d.debtor_id, phone=d.phone, timezone=d.timezone, region=d.region, age=d.age,
-                    dialect=d.dialect, address=d.address, updated_at=now,
-                    monthly_disposable_income=Decimal(d.monthly_disposable_income) if d.monthly_disposable_income else None,
-                ).on_conflict_do_nothing()
-            )
+            if d.phone is not None:  # a case started before the intake wrote the row
+                await s.execute(
+                    self.db.insert(DebtorRow).values(**debtor_row_values(d, now)).on_conflict_do_nothing()
+                )
             amount = rules.parse_money(ev.amount_due) or Decimal(0)
             await s.execute(
                 self.db.insert(Case).values(
@@ -109,15 +136,43 @@ class CaseActivities(LegalActivities):
                     revision=0, opened_at=ev.occurred_at, updated_at=now,
                 ).on_conflict_do_nothing()
             )
-            payload = evidence.canonical_json({"event": ev.canonical_json, "contract_id": ev.contract_id})
+            # The evidence is the event as received: kept by the intake in
+            # ingested_events (a case started before carries it in its input).
+            line = ev.canonical_json or await s.scalar(
+                select(IngestedEvent.payload).where(IngestedEvent.event_id == ev.event_id)) or ""
+            payload = evidence.canonical_json({"event": line, "contract_id": ev.contract_id})
             entry = await evidence.append(
                 self.db, s, account_id=ev.account_id, kind="default_event",
                 key=f"default:{ev.account_id}:{ev.event_id}", payload=payload, at=now,
             )
+            row = await s.get(DebtorRow, d.debtor_id)
         protections = await active_protections(self.db, region=d.region, team_id=team, at=now)
+        share = rules.installment_share(row.monthly_disposable_income if row else None)
         get_logger(account_id=ev.account_id, step="open_case").info(
             "case opened", evidence_seq=entry.seq, protections=[p.kind for p in protections])
-        return OpenCaseResult(evidence_seq=entry.seq, evidence_sha256=entry.sha256, protections=protections)
+        return OpenCaseResult(evidence_seq=entry.seq, evidence_sha256=entry.sha256, protections=protections,
+                              installment_share=str(share) if share is not None else None)
+
+    async def _on_file(self, d: Debtor) -> OnFile:
+        """The debtor's contact details: the database's row (the intake's, the
+        latest of the debtor's accounts; a skip trace's number), or for a case
+        started before the row was written, its input's."""
+        async with self.db.sessions() as s:
+            row = await s.get(DebtorRow, d.debtor_id)
+        if row is None:
+            if d.phone is None:
+                raise ApplicationError(f"debtor {d.debtor_id} has no row in the debtors table",
+                                       type="DebtorNotOnFile")
+            return OnFile(d.phone, d.address, d.simulation)
+        profile = row.simulation if row.simulation is not None else d.simulation
+        return OnFile(row.phone, row.address or d.address, profile or {})
+
+    @activity.defn(name="debtor_on_file")
+    async def debtor_on_file(self, req: DebtorOnFileRequest) -> DebtorOnFile:
+        """Whether a postal address is on file (the legal track's choice); the address stays here."""
+        async with self.db.sessions() as s:
+            row = await s.get(DebtorRow, req.debtor_id)
+        return DebtorOnFile(has_address=bool(row is not None and row.address and row.address.strip()))
 
     @activity.defn(name="record_case")
     async def record_case(self, snap: CaseSnapshot) -> None:
@@ -197,8 +252,9 @@ class CaseActivities(LegalActivities):
         async with self.db.sessions() as s:
             row = await s.get(SkipTrace, req.account_id)
         if row is None:
+            on_file = await self._on_file(req.debtor)
             out = await self.adapters.skip_trace.lookup(
-                key=f"trace:{req.account_id}", debtor_id=req.debtor.debtor_id, profile=req.debtor.simulation
+                key=f"trace:{req.account_id}", debtor_id=req.debtor.debtor_id, profile=on_file.profile
             )
             async with self.db.transaction() as s:
                 await s.execute(
@@ -211,13 +267,11 @@ class CaseActivities(LegalActivities):
                     await s.execute(
                         update(DebtorRow).where(DebtorRow.debtor_id == req.debtor.debtor_id).values(phone=out.phone)
                     )
-            found, phone, source = out.found, out.phone, out.source
+            found, source = out.found, out.source
         else:
             found, source = row.found, row.source
-            async with self.db.sessions() as s:
-                phone = (await s.get(DebtorRow, req.debtor.debtor_id)).phone if found else None
         get_logger(account_id=req.account_id, step="skip_trace").info("skip trace", found=found)
-        return SkipTraceResult(found=found, phone=phone, source=source)
+        return SkipTraceResult(found=found, source=source)  # the number stays in the database
 
     # ------------------------------------------------------------ negotiation
 
@@ -254,6 +308,7 @@ class CaseActivities(LegalActivities):
         key = attempt_key(req.account_id, req.step, req.attempt_no)
         step = rules.STEP_NAMES[req.step]
         d = req.debtor
+        on_file = await self._on_file(d)
         log = get_logger(account_id=req.account_id, step=req.step, attempt=req.attempt_no)
         team = rules.route_team(d.age, d.dialect, req.team_id, self.rules) if step.channel == "human" else None
         script = compliance.script_for(req.step, region=d.region, ref=compliance.spoken_ref(req.account_id),
@@ -262,7 +317,7 @@ class CaseActivities(LegalActivities):
         async with self.db.transaction() as s:
             row = await s.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
             if row is None:
-                refusal = await self._reserve(s, req, key, step.channel, team, script)
+                refusal = await self._reserve(s, req, on_file.phone, key, step.channel, team, script)
                 if isinstance(refusal, ContactResult):
                     if refusal.outcome != "blocked_compliance":
                         log.info("contact deferred", outcome=refusal.outcome, retry_at=refusal.retry_at, detail=refusal.detail)
@@ -273,23 +328,25 @@ class CaseActivities(LegalActivities):
         # Outside the transaction: the call itself (idempotent per key at the adapter).
         if step.channel == "letter":
             receipt = await self.adapters.eservice.serve(
-                key=key, phone=d.phone, document=script, at=row.attempted_at, profile=d.simulation,
+                key=key, phone=on_file.phone, document=script, at=row.attempted_at, profile=on_file.profile,
                 attempt=req.try_no,
             )
             result = await self._complete_letter(key, receipt.receipt_ref, receipt.delivered)
         else:
             if step.channel == "voice":
-                outcome = await self.adapters.voice.call(key=key, phone=d.phone, script=script, profile=d.simulation)
+                outcome = await self.adapters.voice.call(key=key, phone=on_file.phone, script=script,
+                                                         profile=on_file.profile)
             else:
                 outcome = await self.adapters.human.call(
-                    key=key, phone=d.phone, team_id=team or "general", script=script, profile=d.simulation
+                    key=key, phone=on_file.phone, team_id=team or "general", script=script, profile=on_file.profile
                 )
             result = await self._complete_call(key, req, outcome)
         log.info("contact", channel=step.channel, outcome=result.outcome, team_id=result.team_id,
                  promised_date=result.promised_date)
         return result
 
-    async def _reserve(self, s, req: ContactRequest, key: str, channel: str, team: str | None, script: str):
+    async def _reserve(self, s, req: ContactRequest, phone: str, key: str, channel: str, team: str | None,
+                       script: str):
         """Check the rules and write the attempt row as in flight, or say why not."""
         d = req.debtor
         now = activity_now()
@@ -297,7 +354,7 @@ class CaseActivities(LegalActivities):
             return ContactResult(outcome="quiet_hours", retry_at=rules.next_contact_window(now, d.timezone, self.rules),
                                  detail="quiet hours (22:00-08:00 debtor-local)")
         today = rules.local_date(now, d.timezone)
-        ph = phone_hash(d.phone)
+        ph = phone_hash(phone)
         if channel in CALL_CHANNELS:
             await self.db.lock(s, f"debtor:{d.debtor_id}", f"phone:{ph}")
             connected = await s.scalar(
@@ -320,7 +377,7 @@ class CaseActivities(LegalActivities):
         local = rules.local_datetime(now, d.timezone)
         row = ContactAttempt(
             idempotency_key=key, account_id=req.account_id, debtor_id=d.debtor_id, step=req.step,
-            attempt_no=req.attempt_no, channel=channel, phone_hash=ph, phone_masked=mask_phone(d.phone),
+            attempt_no=req.attempt_no, channel=channel, phone_hash=ph, phone_masked=mask_phone(phone),
             team_id=team, attempted_at=now, local_date=today, local_time=local.strftime("%H:%M:%S"),
             timezone=d.timezone, outcome="dialing", connected=False,
             script_sha256=hashlib.sha256(script.encode()).hexdigest(),
@@ -376,9 +433,8 @@ class CaseActivities(LegalActivities):
         with its key (a retry gets the first posting's receipt), then the
         tracking reference is written down.  The address is the database's."""
         d, key = req.debtor, attempt_key(req.account_id, "legal_notice_post", 1)
-        async with self.db.sessions() as s:
-            on_file = await s.get(DebtorRow, d.debtor_id)
-        address = (on_file.address if on_file else None) or d.address
+        on_file = await self._on_file(d)
+        address = on_file.address
         if not address:
             return PostResult(posted=False, posted_at=activity_now(), detail="no postal address on file")
         document = compliance.script_for("legal_notice", region=d.region, ref=compliance.spoken_ref(req.account_id),
@@ -393,7 +449,7 @@ class CaseActivities(LegalActivities):
             ).on_conflict_do_nothing())
             posted_at = await s.scalar(select(ContactAttempt.attempted_at).where(ContactAttempt.idempotency_key == key))
         receipt = await with_heartbeat(self.adapters.post.post(
-            key=key, address=address, document=document, at=posted_at, profile=d.simulation))
+            key=key, address=address, document=document, at=posted_at, profile=on_file.profile))
         outcome = "posted" if receipt.delivered_at else "returned"
         async with self.db.transaction() as s:
             await s.execute(update(ContactAttempt).where(ContactAttempt.idempotency_key == key,
@@ -416,6 +472,6 @@ class CaseActivities(LegalActivities):
         )
 
     def all(self) -> list:
-        return [self.open_case, self.record_case, self.record_payment, self.record_event_effect,
+        return [self.open_case, self.debtor_on_file, self.record_case, self.record_payment, self.record_event_effect,
                 self.append_evidence, self.skip_trace, self.contact_debtor, self.post_letter, self.record_plan,
                 self.open_legal_action, self.legal_filing, self.court_docket, self.record_legal_step]

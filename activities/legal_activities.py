@@ -4,6 +4,8 @@ court events and escalations.  A part of :class:`activities.case_activities.Case
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select, update
 from temporalio import activity
 
@@ -26,6 +28,7 @@ from workflows.model import (
 class LegalActivities:
     db: Database
     adapters: Adapters
+    _on_file: Any  # CaseActivities._on_file: the contact details (and simulation profile) on file
 
     @activity.defn(name="open_legal_action")
     async def open_legal_action(self, req: LegalActionRequest) -> LegalActionResult:
@@ -71,7 +74,7 @@ class LegalActivities:
             return LegalFilingResult(ref=ref, filed_at=filed_at)  # a retry after the filing was recorded
         ref = await with_heartbeat(self.adapters.court.file(
             key=key, kind=req.kind, amount=req.amount, currency=req.currency, contract_id=req.contract_id,
-            at=filed_at, profile=req.debtor.simulation,
+            at=filed_at, profile=(await self._on_file(req.debtor)).profile,
         ))
         ref_column = {"bond": "bond_ref", "suit": "suit_ref", "enforcement": "enforcement_ref"}.get(
             req.kind, "application_ref")
@@ -92,7 +95,8 @@ class LegalActivities:
     async def court_docket(self, q: CourtQuery) -> CourtDocket:
         """Read an application's docket (no side effects)."""
         return await self.adapters.court.docket(
-            ref=q.ref, kind=q.kind, filed_at=q.filed_at, now=activity_now(), profile=q.debtor.simulation
+            ref=q.ref, kind=q.kind, filed_at=q.filed_at, now=activity_now(),
+            profile=(await self._on_file(q.debtor)).profile,
         )
 
     @activity.defn(name="record_legal_step")

@@ -88,6 +88,10 @@ class Debtor(Base):
     dialect: Mapped[str | None] = mapped_column(String(32))
     monthly_disposable_income: Mapped[Decimal | None] = mapped_column()
     address: Mapped[str | None] = mapped_column(Text)
+    # The adapters' simulation profile (SPEC §7; it may hold a skip-trace
+    # number): read by activities, never carried by a case.  NULL: a row
+    # written before migration 0006 (the case's input still holds it).
+    simulation: Mapped[dict | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column()
 
 

@@ -52,6 +52,7 @@ from intake.events import (
 from intake.protections import Protections
 from support.logs import get_logger
 from db.models import Case, IngestedEvent, Payment, RejectedEvent
+from db.models import Debtor as Debtor_
 from db.session import Database
 from support.settings import Settings
 from workflows import rules
@@ -155,19 +156,40 @@ def _order_key(line: str, line_no: int) -> str | None:
     return None if raw.get("type") in ("disaster.declared", "team.review_cleared") else f"line:{line_no}"
 
 
-def to_default_event(ev: AccountDefaulted, raw_line: str) -> DefaultEvent:
+def to_default_event(ev: AccountDefaulted, raw_line: str | None = None) -> DefaultEvent:
+    """The default event as its case receives it: no personal data (SPEC §8).
+    The debtor travels as the pseudonymous id and what the case's rules need
+    (time zone, region, age, dialect); the phone, address, income and
+    simulation profile go to the ``debtors`` table (:func:`debtor_row`), the
+    raw line to ``ingested_events.payload`` (the evidence fingerprint reads
+    it there).  ``raw_line`` is not used any more."""
     d = ev.debtor
     return DefaultEvent(
         event_id=ev.event_id, occurred_at=ev.occurred_at.astimezone(timezone.utc), account_id=ev.account_id,
         amount_due=ev.amount_due, currency=ev.currency, due_date=ev.due_date.isoformat(),
         contract_id=ev.contract_id, grade=ev.grade, asset_flight_risk=ev.asset_flight_risk, team_id=ev.team_id,
-        debtor=Debtor(
-            debtor_id=d.debtor_id, phone=d.phone, timezone=d.timezone, region=d.region, age=d.age,
-            dialect=d.dialect, monthly_disposable_income=d.monthly_disposable_income, address=d.address,
-            simulation=dict(d.simulation),
-        ),
-        canonical_json=canonical(raw_line), actor=ev.actor,
+        debtor=Debtor(debtor_id=d.debtor_id, timezone=d.timezone, region=d.region, age=d.age, dialect=d.dialect),
+        actor=ev.actor,
     )
+
+
+def debtor_row(ev: AccountDefaulted, at: datetime) -> dict[str, Any]:
+    """The ``debtors`` row of the event's debtor, contact details included."""
+    d = ev.debtor
+    return dict(
+        debtor_id=d.debtor_id, phone=d.phone, timezone=d.timezone, region=d.region, age=d.age, dialect=d.dialect,
+        address=d.address, monthly_disposable_income=Decimal(d.monthly_disposable_income)
+        if d.monthly_disposable_income else None, simulation=dict(d.simulation), updated_at=at,
+    )
+
+
+async def upsert_debtor(db: Database, ev: AccountDefaulted) -> None:
+    """Write the debtor's row before the case starts: the latest event's
+    contact details win (several accounts of one debtor share the row)."""
+    values = debtor_row(ev, datetime.now(timezone.utc))
+    async with db.transaction() as s:
+        await s.execute(db.insert(Debtor_).values(**values).on_conflict_do_update(
+            index_elements=[Debtor_.debtor_id], set_={k: v for k, v in values.items() if k != "debtor_id"}))
 
 
 def to_case_event(ev) -> CaseEvent:
@@ -364,8 +386,9 @@ class Ingestor:
 
     async def _dispatch(self, ev, line: str) -> tuple[str, str | None]:
         if isinstance(ev, AccountDefaulted):
-            default = to_default_event(ev, line)
+            default = to_default_event(ev)
             d = default.debtor
+            await upsert_debtor(self.db, ev)
             try:
                 await self.client.start_workflow(
                     DelinquentAccountWorkflow.run,

@@ -42,7 +42,7 @@ async def test_0005_up_keys_payments_by_account_and_down_again_keeping_rows(data
     await downgrade(database_url, "0004")
     await execute(database_url, (INSERT_PAYMENT, [payment("acc-1", "P-1"), payment("acc-2", "P-2")]))
     await upgrade(database_url)
-    assert await current_revision(database_url) == "0005" and await schema_differences(database_url) == []
+    assert await current_revision(database_url) >= "0005" and await schema_differences(database_url) == []  # and later ones
     # the same payment id on another account is another payment; on the same account it is refused
     await execute(database_url, (INSERT_PAYMENT, payment("acc-2", "P-1")))
     with pytest.raises(IntegrityError):

@@ -114,6 +114,7 @@ class DelinquentAccountWorkflow:
             OpenCaseRequest(event=self.ev, grade=self.s.grade, limitation_expires_on=self.s.limitation_expires_on),
             summary="verify debt, fingerprint evidence", **DB_ACTIVITY,
         )
+        self.s.installment_share = opened.installment_share  # derived in the activity: the income stays there
         for pause in opened.protections:  # a disaster or team suspension already in force
             protections.add_pause(self.s, pause, workflow.now(), self.debtor.timezone)
         invalid = rules.verify_debt(
@@ -245,9 +246,7 @@ class DelinquentAccountWorkflow:
             CaseActivities.skip_trace, SkipTraceRequest(account_id=self.ev.account_id, debtor=self.debtor),
             summary="skip trace (data lookup, no third-party contact)", **DB_ACTIVITY,
         )
-        self.s.skip_traced = True
-        if found.found and found.phone:
-            self.debtor.phone = found.phone
+        self.s.skip_traced = True  # a number found is in the debtors table, where contact_debtor reads it
         await self.set_stage(Stage.WAKE_UP_LADDER, None, None)
         await self.record(f"skip trace: {'found a current number' if found.found else 'nothing found'}")
 

@@ -34,12 +34,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_activities import CaseActivities
-    from workflows import rules
+    from workflows import patches, rules
     from workflows.host import CaseHost
     from workflows.model import (
         CaseState,
         CourtDocket,
         CourtQuery,
+        DebtorOnFileRequest,
         LegalActionRequest,
         LegalFilingRequest,
         LegalFilingResult,
@@ -53,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.status import ClosedReason, Stage
 
 REFERRED = ClosedReason.REFERRED_TO_LITIGATION
+_INTERRUPTED = "\x00interrupted"  # _address: the case must re-plan before choosing
 
 
 class LegalTrack:
@@ -78,7 +80,12 @@ class LegalTrack:
 
     async def _choose(self) -> None:
         case = self.case
-        track, reason = rules.choose_legal_track(self.s.grade, case.ev.asset_flight_risk, case.debtor.address)
+        address = None
+        if rules.choose_legal_track(self.s.grade, case.ev.asset_flight_risk, "known")[0] == PAYMENT_ORDER:
+            address = await self._address()  # only a payment order needs one
+            if address is _INTERRUPTED:
+                return  # an event or Update came while the database was asked: it goes first
+        track, reason = rules.choose_legal_track(self.s.grade, case.ev.asset_flight_risk, address)
         if track is None:
             await case.close(REFERRED, reason)
             return
@@ -93,6 +100,21 @@ class LegalTrack:
         self.s.legal.steps.append(LegalStep("track_chosen", workflow.now(), chosen.reason))
         await case.set_stage(Stage(chosen.track), "legal_filing", workflow.now())
         await case.record(f"legal branch: {chosen.track} ({chosen.reason})")
+
+    async def _address(self) -> str | None:
+        """Whether the debtor has a known address, as ``choose_legal_track``
+        reads it: asked of the database (the case never holds the address);
+        a history from before that replays reading its input's address."""
+        case = self.case
+        if not workflow.patched(patches.ADDRESS_ON_FILE):
+            return case.debtor.address
+        on_file = await workflow.execute_activity_method(
+            CaseActivities.debtor_on_file, DebtorOnFileRequest(case.ev.account_id, case.debtor.debtor_id),
+            summary="is a postal address on file", **DB_ACTIVITY,
+        )
+        if case.interrupted():
+            return _INTERRUPTED
+        return "on file" if on_file.has_address else None
 
     # ------------------------------------------------------------ payment order
 

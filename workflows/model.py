@@ -23,15 +23,21 @@ def case_workflow_id(account_id: str) -> str:
 
 @dataclass
 class Debtor:
+    """The debtor as a case sees it: the pseudonymous id and what its rules
+    need (time zone, region, age, dialect).  The contact details (phone,
+    address, income, the simulation profile) live in the ``debtors`` table,
+    where activities read them; the fields below stay for the payloads of
+    cases started before that (their input still carries them)."""
+
     debtor_id: str
-    phone: str
+    phone: str | None = None  # cases started before the intake wrote the debtor's row
     timezone: str = "Asia/Shanghai"
     region: str = ""
     age: int = 0
     dialect: str | None = None
-    monthly_disposable_income: str | None = None
-    address: str | None = None
-    simulation: dict[str, Any] = field(default_factory=dict)
+    monthly_disposable_income: str | None = None  # the same: read from the database now
+    address: str | None = None  # the same
+    simulation: dict[str, Any] = field(default_factory=dict)  # the same
 
 
 @dataclass
@@ -49,7 +55,9 @@ class DefaultEvent:
     grade: str | None = None
     asset_flight_risk: bool = False
     team_id: str | None = None
-    canonical_json: str = ""  # the event as received, canonicalised, for the evidence fingerprint
+    # The event as received, canonicalised: empty now (the evidence fingerprint
+    # reads it from ingested_events.payload); cases started before carry it.
+    canonical_json: str = ""
     actor: str | None = None  # who sent it
 
 
@@ -164,6 +172,10 @@ class CaseState:
     legal: LegalState | None = None
     payment_ids: list[str] = field(default_factory=list)  # recorded for this case (the database is the backstop)
     notice: NoticeState | None = None  # a legal notice not served at the first try
+    # 30 % of the debtor's monthly disposable income (to the cent): the
+    # installment a plan offers, computed by open_case from the database
+    # (None: income unknown, or a case opened before; see negotiation.monthly_share)
+    installment_share: str | None = None
 
 
 _RULES = rules.DEFAULT_RULES
@@ -239,6 +251,7 @@ class OpenCaseResult:
     evidence_seq: int
     evidence_sha256: str
     protections: list[Pause] = field(default_factory=list)  # active region/team protections
+    installment_share: str | None = None  # 30 % of the income on file (None: unknown, or an old worker)
 
 
 @dataclass
@@ -344,9 +357,22 @@ class SkipTraceRequest:
 
 @dataclass
 class SkipTraceResult:
-    found: bool
-    phone: str | None = None
+    found: bool  # a number found goes into the debtors table, never into the case
+    phone: str | None = None  # only in histories from before that
     source: str | None = None
+
+
+@dataclass
+class DebtorOnFileRequest:
+    account_id: str
+    debtor_id: str
+
+
+@dataclass
+class DebtorOnFile:
+    """What a case may know about the contact details on file: whether they exist."""
+
+    has_address: bool
 
 
 @dataclass

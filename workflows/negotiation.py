@@ -30,7 +30,17 @@ def plan_running(s: CaseState) -> bool:
 
 
 def income(debtor: Debtor) -> Decimal | None:
+    """The income in a case's input: only cases started before the database held it."""
     return Decimal(debtor.monthly_disposable_income) if debtor.monthly_disposable_income else None
+
+
+def monthly_share(s: CaseState, debtor: Debtor) -> Decimal | None:
+    """30 % of the debtor's income: computed by the open_case activity from the
+    database (the case never sees the income), or, for a case opened before,
+    from the income in its input."""
+    if s.installment_share is not None:
+        return Decimal(s.installment_share)
+    return rules.installment_share(income(debtor))
 
 
 def plan_schedule(plan: PlanState) -> list[tuple[date, Decimal]]:
@@ -42,7 +52,7 @@ def plan_offer(s: CaseState, debtor: Debtor) -> tuple[Decimal, int] | None:
     outstanding = Decimal(s.outstanding)
     if s.grade != Grade.I or outstanding <= 0 or s.closed_reason or s.legal is not None or plan_running(s):
         return None
-    return rules.installment_plan(outstanding, income(debtor))
+    return rules.installment_plan_for_share(outstanding, monthly_share(s, debtor))
 
 
 def accepted_note(plan: PlanState, currency: str) -> str:
@@ -80,7 +90,8 @@ class Negotiation:
         ``actor``: who sent the acceptance."""
         case, s, now = self.case, self.case.s, workflow.now()
         today = rules.local_date(now, case.debtor.timezone)
-        schedule = rules.plan_schedule(today, Decimal(s.outstanding), income(case.debtor), periods)
+        schedule = rules.plan_schedule_for_share(today, Decimal(s.outstanding), monthly_share(s, case.debtor),
+                                                periods)
         plan = PlanState(
             periods=len(schedule), installment=str(schedule[0][1]), accepted_at=now,
             schedule=[Installment(due.isoformat(), str(amount)) for due, amount in schedule],

@@ -54,6 +54,7 @@ EARLY_REPLAN = "update-replans-before-awaiting-v1"
 LEGACY_LEGAL_WAIT = "legacy-legal-wait-v1"  # a family: one id per wake-up, see legacy_legal_wait()
 EVENT_EFFECTS = "event-effects-v1"
 LETTER_DELIVERY = "letter-delivery-v1"
+ADDRESS_ON_FILE = "address-on-file-v1"
 
 
 def legacy_legal_wait(wake: int) -> str:
@@ -103,4 +104,9 @@ LEDGER: tuple[Patch, ...] = (
           "then sent by post (workflows/notice.py); before, the case failed its workflow task there for ever "
           "(no history past that point completed a task, so none replays the old path)",
           _NO_V2_RUN),
+    Patch(ADDRESS_ON_FILE, "v3 (issue 10: no personal data in Temporal)",
+          "choosing the legal track, the case asks the database whether the debtor has a known address "
+          "(the debtor_on_file activity); before, it read the address from the default event in its input, "
+          "which no longer carries it",
+          "once no run started before this release is open (their input holds the address)"),
 )

@@ -330,10 +330,24 @@ def installment_plan(
     outstanding / max_periods rounded up to the cent.  The last period may be
     smaller; the periods always sum to the outstanding amount exactly.
     """
+    return installment_plan_for_share(outstanding, installment_share(monthly_disposable_income, income_share),
+                                      max_periods)
+
+
+def installment_share(monthly_disposable_income: Decimal | None,
+                      income_share: Decimal = Decimal("0.30")) -> Decimal | None:
+    """30 % of monthly disposable income, to the cent (None: income unknown).
+    Computed where the income is (an activity), so only this travels."""
+    return (monthly_disposable_income * income_share).quantize(CENT) if monthly_disposable_income else None
+
+
+def installment_plan_for_share(outstanding: Decimal, share: Decimal | None,
+                               max_periods: int = 12) -> tuple[Decimal, int]:
+    """:func:`installment_plan` from the debtor's :func:`installment_share`."""
     if outstanding <= 0:
         raise ValueError("nothing outstanding to plan")
     floor = (outstanding / max_periods).quantize(CENT, rounding=ROUND_CEILING)
-    share = (monthly_disposable_income * income_share).quantize(CENT) if monthly_disposable_income else Decimal(0)
+    share = share or Decimal(0)
     installment = share if share >= floor else floor
     installment = min(installment, outstanding)
     periods = int((outstanding / installment).to_integral_value(rounding=ROUND_CEILING))
@@ -374,7 +388,13 @@ def plan_schedule(accepted_on: date, outstanding: Decimal, monthly_disposable_in
     ``periods`` months: 30 % of disposable income a month, or outstanding /
     ``periods`` rounded up to the cent when that would take longer; the first
     falls due one calendar month after acceptance."""
-    installment, count = installment_plan(outstanding, monthly_disposable_income, max_periods=periods)
+    return plan_schedule_for_share(accepted_on, outstanding, installment_share(monthly_disposable_income), periods)
+
+
+def plan_schedule_for_share(accepted_on: date, outstanding: Decimal, share: Decimal | None,
+                            periods: int) -> list[tuple[date, Decimal]]:
+    """:func:`plan_schedule` from the debtor's :func:`installment_share`."""
+    installment, count = installment_plan_for_share(outstanding, share, max_periods=periods)
     amounts = installment_schedule(outstanding, installment, count)
     return [(add_months(accepted_on, i + 1), amount) for i, amount in enumerate(amounts)]
 
