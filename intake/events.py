@@ -35,7 +35,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")  # what undecodable bytes become (err
 MAX_LINE_BYTES = 64 * 1024  # far below Temporal's payload limits
 MAX_NESTING = 6
 MAX_SIMULATION_CHARS = 4096
-EARLIEST, LATEST = date(1970, 1, 1), date(2100, 12, 31)
+# Far from any real date at both ends, yet clear of datetime overflow when a case adds
+# years to it (the time-skipping test server itself runs decades ahead).
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
 # Numbers a simulated debtor's profile may hold, and their sane range.
 SIMULATION_NUMBERS = {
     "promises_in_days": (1, 365), "court_accepts_in_days": (0, 365), "order_served_in_days": (0, 365),

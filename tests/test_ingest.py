@@ -86,9 +86,9 @@ def malformed_lines(known: str) -> list[tuple[str, str]]:
         (variant(contract_id="@BAD@").replace("@BAD@", "\udcff\udcfe"), "not valid UTF-8"),  # undecodable bytes
         ('{"a": ' + "[" * 30_000 + "]" * 30_000 + "}", "nested"),
         (variant(debtor={"simulation": {"a": [[[[[[1]]]]]]}}), "nested more than 6 levels"),
-        (variant(occurred_at="0001-01-01T00:00:00+00:00"), "between 1970 and 2100"),
-        (variant(occurred_at="9999-12-31T23:59:59+00:00"), "between 1970 and 2100"),
-        (variant(due_date="0001-01-01"), "between 1970-01-01 and 2100-12-31"),
+        (variant(occurred_at="0001-01-01T00:00:00+00:00"), "between 1970 and 2999"),
+        (variant(occurred_at="9999-12-31T23:59:59+00:00"), "between 1970 and 2999"),
+        (variant(due_date="0001-01-01"), "between 1970-01-01 and 2999-12-31"),
         (variant(debtor=dict(good["debtor"], region="R" * 3000)), "debtor.region"),
         (variant(contract_id="K" * 65), "contract_id"),
         (variant(event_id="e" * 129), "event_id"),
