@@ -209,6 +209,13 @@ def _detail(ev, effect: EventEffect) -> str:
     return effect.effect
 
 
+def _content(line: str) -> dict[str, Any]:
+    """What an event says, without its envelope's time and sender: a command
+    retried with the same event id (a new ``occurred_at``) is the same event."""
+    raw = json.loads(line)
+    return {k: v for k, v in raw.items() if k not in ("occurred_at", "actor")}
+
+
 def _write_rejects(report: IngestReport, path: Path, source: str) -> None:
     """Append each rejected line, with its number and reason, to the rejects file."""
     with path.open("a", encoding="utf-8") as out:
@@ -341,6 +348,9 @@ class Ingestor:
         ev = parse_event(line)
         async with self.db.sessions() as s:
             seen = await s.get(IngestedEvent, ev.event_id)
+        if seen is not None and _content(seen.payload) != _content(line):
+            raise EventRejected(f"event id {ev.event_id} was already used for a different event "
+                                f"({seen.type}{' for ' + seen.account_id if seen.account_id else ''})", None)
         if seen is not None and seen.status != "pending":
             return _Ingested("duplicate", seen.status, seen.detail)
         account = ev.account

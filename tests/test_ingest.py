@@ -253,3 +253,19 @@ async def test_a_payment_for_an_account_whose_case_never_opened_is_rejected(inge
     assert report.rejects[0][1] == f"account {acct} has no case (its case never opened)"
     async with db.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Payment).where(Payment.account_id == acct)) == 0
+
+
+async def test_an_event_id_used_again_for_other_content_is_a_conflict_not_a_duplicate(ingestor, db, env):
+    now = await env.get_current_time()
+    acct = f"ACC-{uid()}"
+    payment = account_event("payment.received", acct, payment_id=f"P-{uid()}", amount="100.00")
+    resent = dict(payment, occurred_at="2026-11-25T09:00:00+08:00", actor="op.li")  # a retried command
+    conflict = dict(payment, amount="900.00")  # the same id, another payment
+    report = await ingestor.ingest_lines([json.dumps(default_event(acct, occurred_at=now, amount="500.00")),
+                                          json.dumps(payment), json.dumps(resent), json.dumps(conflict)], source="t")
+    assert (report.accepted, report.duplicate, report.rejected) == (2, 1, 1)
+    assert report.rejects == [(4, f"event id {payment['event_id']} was already used for a different event "
+                                  f"(payment.received for {acct})")]
+    await env.sleep(timedelta(seconds=5))
+    status = await env.client.get_workflow_handle(case_workflow_id(acct)).query("status")
+    assert status["outstanding"] == "400.00"  # the first payment only
