@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 import phonenumbers
 
 from workflows import rules
+from workflows.presentation import local_stamp
 
 
 @dataclass(frozen=True)
@@ -146,4 +147,4 @@ def local_time(at: datetime, tz: str | None) -> str:
     zone = tz if tz and rules.is_valid_timezone(tz) else "UTC"
     if at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)
-    return f"{rules.local_datetime(at, zone):%Y-%m-%d %H:%M} {zone}"
+    return local_stamp(at, zone)
