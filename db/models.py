@@ -356,6 +356,77 @@ class TeamSuspension(Base):
     cleared_by_event: Mapped[str | None] = mapped_column(String(128))
 
 
+class Operator(Base):
+    """A person who works cases at the desk or the command line (SPEC §8)."""
+
+    __tablename__ = "operators"
+    __table_args__ = (
+        CheckConstraint("role IN ('agent', 'legal', 'compliance', 'supervisor', 'admin')", name="role"),
+    )
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    teams: Mapped[list[str]] = mapped_column(JSON)  # the teams whose work items they see and work
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2; NULL: no web sign-in
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class WorkItem(Base):
+    """A step a case waits for a person to do (SPEC §8), once per ``key``.
+
+    ``key`` is the case's idempotency key for the item (workflow id, kind,
+    step and attempt), so an activity retried after a crash finds the item it
+    opened instead of opening another.  ``status``: open -> claimed -> done,
+    or expired (the window closed first; the case opens the next one).
+    """
+
+    __tablename__ = "work_items"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'claimed', 'done', 'expired')", name="status"),
+        CheckConstraint(
+            "kind IN ('human_call', 'court_entry', 'skip_trace_review', 'compliance_review')", name="kind"),
+        Index("ix_work_items_status_team", "status", "team_id"),
+        Index("ix_work_items_kind_status", "kind", "status"),
+    )
+
+    id: Mapped[BigIntPk]
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    account_id: Mapped[str | None] = mapped_column(String(64), index=True)  # NULL: a team's review
+    debtor_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(24))
+    team_id: Mapped[str | None] = mapped_column(String(64))  # whose queue it is in
+    step: Mapped[str | None] = mapped_column(String(40))  # the ladder or legal step it stands for
+    window_start: Mapped[datetime | None] = mapped_column()  # claimable from (UTC)
+    window_end: Mapped[datetime | None] = mapped_column()  # expires at (UTC)
+    status: Mapped[str] = mapped_column(String(16))
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    attempt_key: Mapped[str | None] = mapped_column(String(160))  # the contact_attempts slot a claim reserved
+    completed_by: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[dict | None] = mapped_column(JSON)  # promise date, amount paid, note, court reference...
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column()
+
+
+class DeskAction(Base):
+    """The desk's audit trail: every action an operator took, allowed or refused."""
+
+    __tablename__ = "desk_actions"
+
+    id: Mapped[BigIntPk]
+    at: Mapped[datetime] = mapped_column()
+    operator: Mapped[str] = mapped_column(String(128), index=True)
+    action: Mapped[str] = mapped_column(String(32))  # sign_in | claim | release | complete | ...
+    work_item_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
+    account_id: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(16))  # done | refused
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
 class Lock(Base):
     """Rows locked FOR UPDATE to serialise rule checks across worker processes."""
 

@@ -24,7 +24,11 @@ ALLOWED = {
     "compliance": set(),  # the screen and the scripts: pure, data files only
     "support": {"workflows"},  # the search attribute definitions and the rules' defaults
     "intake": {"workflows", "db", "support"},
-    "cli": {"intake", "workflows", "db", "support", "compliance"},
+    "cli": {"intake", "workflows", "db", "support", "compliance", "desk", "lab"},
+    # the work desk: work items, operators and the web pages; the case through intake and Temporal
+    "desk": {"intake", "workflows", "db", "support", "compliance"},
+    # the strategy lab: populations, runs of the real worker on the test server, the audit, the score
+    "lab": {"intake", "workflows", "activities", "db", "support", "compliance", "worker"},
     "worker": {"workflows", "activities", "db", "support"},
     "starter": {"cli"},
     "bench": {"bench", "workflows", "intake", "db", "support", "worker"},
