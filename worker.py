@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import re
@@ -24,7 +25,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.adapters import Adapters, load_adapters
 from activities.case_activities import CaseActivities
+from support.health import serving
 from support.logs import configure_logging, get_logger, temporal_runtime
+from support.metrics import sdk_bind
 from db.session import Database
 from workflows.case import DelinquentAccountWorkflow
 from workflows.model import DEFAULT_TASK_QUEUE
@@ -90,9 +93,9 @@ def _gist(e: BaseException) -> str:
     return quoted.group(1) if quoted else (text.splitlines()[0] if text else type(e).__name__)
 
 
-async def _connect(settings: Settings) -> Client:
+async def _connect(settings: Settings, sdk_metrics: str | None = None) -> Client:
     try:
-        return await connect(settings, runtime=temporal_runtime())
+        return await connect(settings, runtime=temporal_runtime(sdk_metrics))
     except (RuntimeError, ValueError, OSError) as e:
         raise Unavailable(f"cannot reach Temporal at {settings.temporal_address}: {_gist(e)}") from None
 
@@ -114,7 +117,8 @@ async def serve(settings: Settings) -> None:
     configure_logging(settings.log_level or "INFO")
     log = get_logger(component="worker")
     await _check_database(settings.database_url)
-    client = await _connect(settings)
+    sdk_metrics = sdk_bind() if settings.metrics_bind else None  # the SDK's page, read by /metrics
+    client = await _connect(settings, sdk_metrics)
     task_queue = settings.task_queue
     try:
         worker = build_worker(client, task_queue=task_queue, settings=settings)
@@ -125,8 +129,15 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker started", task_queue=task_queue)
-    async with worker:
-        await stop.wait()
+    async with contextlib.AsyncExitStack() as stack:
+        try:  # /metrics, /healthz, /readyz when COLLECTIONS_METRICS_BIND is set
+            await stack.enter_async_context(serving(settings.metrics_bind, database_url=settings.database_url,
+                                                    client=client, sdk_address=sdk_metrics))
+        except OSError as e:
+            raise Unavailable(f"cannot serve COLLECTIONS_METRICS_BIND={settings.metrics_bind}: "
+                              f"{e.strerror or e}") from None
+        async with worker:
+            await stop.wait()
     log.info("worker stopped")
 
 

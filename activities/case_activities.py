@@ -25,6 +25,7 @@ from activities.adapters import Adapters, CallOutcome
 from activities.common import activity_now, attempt_key, phone_hash, with_heartbeat
 from activities.legal_activities import LegalActivities
 from support.logs import get_logger, mask_phone
+from support import metrics
 from db import evidence
 from db.models import (
     Case,
@@ -126,7 +127,7 @@ class CaseActivities(LegalActivities):
                     self.db.insert(DebtorRow).values(**debtor_row_values(d, now)).on_conflict_do_nothing()
                 )
             amount = rules.parse_money(ev.amount_due) or Decimal(0)
-            await s.execute(
+            opened = await s.execute(
                 self.db.insert(Case).values(
                     account_id=ev.account_id, workflow_id=case_workflow_id(ev.account_id), debtor_id=d.debtor_id,
                     contract_id=ev.contract_id, currency=ev.currency, amount_due=amount, outstanding=amount,
@@ -146,6 +147,8 @@ class CaseActivities(LegalActivities):
                 key=f"default:{ev.account_id}:{ev.event_id}", payload=payload, at=now,
             )
             row = await s.get(DebtorRow, d.debtor_id)
+        if opened.rowcount:
+            metrics.case_opened()
         protections = await active_protections(self.db, region=d.region, team_id=team, at=now)
         share = rules.installment_share(row.monthly_disposable_income if row else None)
         get_logger(account_id=ev.account_id, step="open_case").info(
@@ -194,10 +197,13 @@ class CaseActivities(LegalActivities):
             )
             if snap.closed_reason:
                 values["closed_at"] = now
+            was_closed = await s.scalar(select(Case.closed_reason).where(Case.account_id == snap.account_id))
             # Only ever move a case's row forward (a late retry must not roll it back).
             await s.execute(
                 update(Case).where(Case.account_id == snap.account_id, Case.revision <= snap.revision).values(**values)
             )
+        if snap.closed_reason and was_closed is None:
+            metrics.case_closed(snap.closed_reason)
         get_logger(account_id=snap.account_id, step="record_case").info(
             "case stage", stage=snap.stage, grade=snap.grade, closed_reason=snap.closed_reason,
             next_action=snap.next_action,
@@ -351,6 +357,7 @@ class CaseActivities(LegalActivities):
         d = req.debtor
         now = activity_now()
         if rules.in_quiet_hours(now, d.timezone, self.rules):
+            metrics.refused("quiet_hours")
             return ContactResult(outcome="quiet_hours", retry_at=rules.next_contact_window(now, d.timezone, self.rules),
                                  detail="quiet hours (22:00-08:00 debtor-local)")
         today = rules.local_date(now, d.timezone)
@@ -372,6 +379,7 @@ class CaseActivities(LegalActivities):
             )
             reason = rules.cap_reason(connected or 0, dials or 0, self.rules)
             if reason:
+                metrics.refused("cap")
                 return ContactResult(outcome="capped", retry_at=rules.next_local_day_opening(now, d.timezone, self.rules),
                                      detail=reason)
         local = rules.local_datetime(now, d.timezone)
@@ -386,6 +394,8 @@ class CaseActivities(LegalActivities):
         violations = compliance.screen_text(script)
         if violations:
             row.outcome, row.completed_at = "blocked_compliance", now
+            metrics.refused("screen")
+            metrics.contact(channel, row.outcome)
             s.add(row)
             s.add(ComplianceIncident(attempt_key=key, account_id=req.account_id, team_id=team, source="script",
                                      kinds=violations, excerpt=script[:500], raised_at=now))
@@ -415,6 +425,7 @@ class CaseActivities(LegalActivities):
                 s.add(ComplianceIncident(attempt_key=key, account_id=req.account_id, team_id=row.team_id,
                                          source="transcript", kinds=violations, excerpt=out.transcript[:500],
                                          raised_at=now))
+            metrics.contact(row.channel, row.outcome)
             return self._result(row)
 
     async def _complete_letter(self, key: str, receipt_ref: str, delivered: bool) -> ContactResult:
@@ -424,6 +435,7 @@ class CaseActivities(LegalActivities):
                 row.outcome = "delivered" if delivered else "undelivered"
                 row.receipt_ref = receipt_ref
                 row.completed_at = activity_now()
+                metrics.contact(row.channel, row.outcome)
             return self._result(row)
 
     @activity.defn(name="post_letter")
@@ -452,9 +464,11 @@ class CaseActivities(LegalActivities):
             key=key, address=address, document=document, at=posted_at, profile=on_file.profile))
         outcome = "posted" if receipt.delivered_at else "returned"
         async with self.db.transaction() as s:
-            await s.execute(update(ContactAttempt).where(ContactAttempt.idempotency_key == key,
-                                                         ContactAttempt.outcome == "posting")
+            posted = await s.execute(update(ContactAttempt).where(ContactAttempt.idempotency_key == key,
+                                                                  ContactAttempt.outcome == "posting")
                             .values(outcome=outcome, receipt_ref=receipt.tracking_ref, completed_at=activity_now()))
+        if posted.rowcount:
+            metrics.contact("post", outcome)
         get_logger(account_id=req.account_id, step="legal_notice_post").info(
             "legal notice posted", tracking_ref=receipt.tracking_ref, outcome=outcome)
         return PostResult(posted=True, posted_at=posted_at, tracking_ref=receipt.tracking_ref,

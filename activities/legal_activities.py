@@ -13,6 +13,7 @@ from activities.adapters import Adapters
 from activities.common import activity_now, with_heartbeat
 from db.models import LegalAction, LegalStepRow
 from db.session import Database
+from support import metrics
 from support.logs import get_logger
 from workflows.model import (
     CourtDocket,
@@ -103,7 +104,7 @@ class LegalActivities:
     async def record_legal_step(self, rec: LegalStepRecord) -> None:
         """A court event, a decision of the case or an escalation, once per step."""
         async with self.db.transaction() as s:
-            await s.execute(
+            inserted = await s.execute(
                 self.db.insert(LegalStepRow).values(
                     idempotency_key=f"legal:{rec.account_id}:{rec.step}", account_id=rec.account_id,
                     track=rec.track, step=rec.step, detail=rec.detail, escalation=rec.escalation, at=rec.at,
@@ -114,6 +115,8 @@ class LegalActivities:
                 .values(status=rec.status, updated_at=activity_now())
             )
         log = get_logger(account_id=rec.account_id, step=f"legal_{rec.step}")
+        if rec.escalation and inserted.rowcount:
+            metrics.escalation(rec.step)
         if rec.escalation:
             log.warning("legal escalation", track=rec.track, detail=rec.detail)
         else:

@@ -218,13 +218,17 @@ def get_logger(**bound: Any) -> Any:
     return structlog.get_logger("collections").bind(**bound)
 
 
-def temporal_runtime() -> Any:
+def temporal_runtime(metrics_bind: str | None = None) -> Any:
     """A Temporal runtime whose Core (Rust) log lines go through these JSON
     logs, masked, instead of straight to the console in Core's own format.
-    Core keeps WARN and above, like the SDK's Python loggers."""
-    from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+    Core keeps WARN and above, like the SDK's Python loggers. With
+    ``metrics_bind`` (HOST:PORT), Core serves the SDK's Prometheus metrics there."""
+    from temporalio.runtime import (LogForwardingConfig, LoggingConfig, PrometheusConfig, Runtime, TelemetryConfig,
+                                    TelemetryFilter)
 
-    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
+    metrics = PrometheusConfig(bind_address=metrics_bind, counters_total_suffix=True, unit_suffix=True,
+                               durations_as_seconds=True) if metrics_bind else None
+    return Runtime(telemetry=TelemetryConfig(metrics=metrics, logging=LoggingConfig(
         filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
         forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core"), append_target_to_name=False),
     )))

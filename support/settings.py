@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from support.codec import parse_keys
+from support.metrics import parse_bind
 from workflows import rules
 
 DEFAULT_TASK_QUEUE = "collections"
@@ -64,6 +65,9 @@ class Settings(BaseSettings):
     # Worker
     max_cached_cases: int = Field(10000, validation_alias="COLLECTIONS_MAX_CACHED_CASES", ge=1,
                                   description="cases a worker keeps in memory (an evicted case replays on wake-up)")
+    metrics_bind: str | None = Field(None, validation_alias="COLLECTIONS_METRICS_BIND",
+                                     description="HOST:PORT where the worker serves /metrics, /healthz and /readyz "
+                                                 "(default: not served)")
     adapters: str = Field("simulated", validation_alias="COLLECTIONS_ADAPTERS", pattern=r"^(simulated|[\w.]+(:\w+)?)$",
                           description="outside systems: 'simulated' or 'package.module:factory'")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = Field(
@@ -117,6 +121,14 @@ class Settings(BaseSettings):
         host, sep, port = v.strip().rpartition(":")
         if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
             raise ValueError("must be host:port with a port 1-65535, like localhost:7233")
+        return v.strip()
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _metrics_bind(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        parse_bind(v)  # a ValueError saying what is accepted
         return v.strip()
 
     @field_validator("operator")
