@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
+from activities.common import activity_now
 from workflows.model import CourtDocket as Docket  # what a court's docket shows
 
 
@@ -132,10 +134,39 @@ def _pays_here(profile: dict[str, Any], step: str) -> str | None:
     return None
 
 
-def _simulated_call(step: str, key: str, profile: dict[str, Any], script: str) -> CallOutcome:
-    answered = _answers(profile, step) or _pays_here(profile, step) is not None
+def _digits(phone: Any) -> str:
+    return "".join(c for c in str(phone or "") if c.isdigit())
+
+
+def _share_of(key: str) -> float:
+    """A number in [0, 1) fixed by the call's key: 'sometimes' that is the same on every run."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 2**32
+
+
+def _gets_through(profile: dict[str, Any], key: str, phone: str) -> bool | None:
+    """The lab's reachability keys (lab/patterns.toml): ``answers_traced_only``
+    (answers only the number the skip trace found), ``answers_hours`` [from,
+    to) in the profile's ``timezone``, ``answer_rate`` (that share of calls,
+    by the call's key).  None: the profile has none of them."""
+    keys = ("answers_traced_only", "answers_hours", "answer_rate")
+    if not any(k in profile for k in keys):
+        return None
+    if profile.get("answers_traced_only") and _digits(phone) != _digits(profile.get("skip_trace_phone")):
+        return False
+    hours = profile.get("answers_hours")
+    if hours:
+        local = activity_now().astimezone(ZoneInfo(str(profile.get("timezone") or "Asia/Shanghai")))
+        if not int(hours[0]) <= local.hour < int(hours[1]):
+            return False
+    rate = profile.get("answer_rate")
+    return rate is None or _share_of(key) < float(rate)
+
+
+def _simulated_call(step: str, key: str, profile: dict[str, Any], script: str, phone: str = "") -> CallOutcome:
+    through = _gets_through(profile, key, phone)
+    pays = _pays_here(profile, step) if through is not False else None
+    answered = through if through is not None else (_answers(profile, step) or pays is not None)
     promise = profile.get("promises_in_days") if answered else None
-    pays = _pays_here(profile, step)
     if not answered:
         transcript = "[no answer]"
     else:
@@ -157,12 +188,12 @@ def _simulated_call(step: str, key: str, profile: dict[str, Any], script: str) -
 
 class SimulatedVoiceRobot:
     async def call(self, *, key: str, phone: str, script: str, profile: dict[str, Any]) -> CallOutcome:
-        return _simulated_call("voice_robot", key, profile, script)
+        return _simulated_call("voice_robot", key, profile, script, phone)
 
 
 class SimulatedCallCentre:
     async def call(self, *, key: str, phone: str, team_id: str, script: str, profile: dict[str, Any]) -> CallOutcome:
-        return _simulated_call("human_call", key, profile, script)
+        return _simulated_call("human_call", key, profile, script, phone)
 
 
 class SimulatedElectronicService:

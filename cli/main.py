@@ -20,7 +20,7 @@ from typer import rich_utils
 from typer._click import exceptions as click_errors
 from typer.main import get_command
 
-from cli import admin, cases, errors, events, ingest, operators, render, screen
+from cli import admin, cases, errors, events, ingest, lab, operators, render, screen
 from cli.session import Session
 from support.settings import SettingsError
 
@@ -33,6 +33,7 @@ app = typer.Typer(
 )
 for part in (ingest.app, cases.app, events.app, admin.app, screen.app, operators.app):
     app.add_typer(part)
+app.add_typer(lab.app, rich_help_panel=lab.PANEL)  # collections lab population|run|train
 
 
 @app.callback()
