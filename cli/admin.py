@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 from phonenumbers import country_code_for_region
 
-from cli import errors, render
+from cli import errors, health as health_check, render
 from cli.errors import FAILED, OK, UsageError
 from cli.session import launch, session_of
 from db import evidence
@@ -37,6 +37,9 @@ def migrate(ctx: typer.Context) -> Any:
         render.say("database migrated")
         return OK
     return launch(ctx, work())
+
+
+app.command("health", rich_help_panel=PANEL)(health_check.health)  # Temporal, database, migrations (cli/health.py)
 
 
 # ---------------------------------------------------------------- search attributes

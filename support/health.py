@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from starlette.applications import Starlette
@@ -70,7 +71,11 @@ class Probe:
 
     def __init__(self, database_url: str, client: Client | None, sdk_address: str | None) -> None:
         # A connection of its own each time (no pool): a database gone is seen at once.
-        self.engine = create_async_engine(database_url, poolclass=NullPool)
+        # A SQLite file is opened only if it exists: a probe never creates an empty one.
+        url = make_url(database_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            url = url.set(database=f"file:{url.database}?mode=rw", query={"uri": "true"})
+        self.engine = create_async_engine(url, poolclass=NullPool)
         self.client = client
         self.sdk_address = sdk_address
 

@@ -134,20 +134,22 @@ async def test_the_worker_serves_sdk_and_product_metrics_healthz_and_readyz(env,
         assert "temporal_workflow_task_execution_latency_seconds_count" in sdk
 
         # The database goes away: not ready, and says why; still alive.
-        await remove_database(db.url)
+        gone = await remove_database(db.url)
         response = await http.get("/readyz")
         assert response.status_code == 503
         assert response.text.startswith("not ready\ndatabase: ")
         assert "temporal" not in response.text
+        assert gone is None or not gone.exists()  # the probe made no empty SQLite file in its place
         assert (await http.get("/healthz")).status_code == 200
         assert "collections_contacts_total" in (await http.get("/metrics")).text  # the counters still served
 
 
-async def remove_database(url: str) -> None:
+async def remove_database(url: str) -> Path | None:
+    """Take the database away (a SQLite file moved: its path; a PostgreSQL database dropped)."""
     if url.startswith("sqlite"):
         path = Path(url.split("///", 1)[1])
         path.rename(path.with_name("gone.db"))
-        return
+        return path
     name = url.rsplit("/", 1)[1]
     admin = url.rsplit("/", 1)[0].replace("postgresql+asyncpg://", "postgresql://") + "/postgres"
     conn = await asyncpg.connect(admin)
@@ -155,6 +157,7 @@ async def remove_database(url: str) -> None:
         await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+    return None
 
 
 def test_a_bad_metrics_bind_is_one_line_naming_the_variable(monkeypatch):
