@@ -25,6 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.adapters import Adapters, load_adapters
 from activities.case_activities import CaseActivities
+from activities.desk_activities import DeskActivities
 from support.health import serving
 from support.logs import configure_logging, get_logger, temporal_runtime
 from support.metrics import sdk_bind
@@ -77,7 +78,7 @@ def build_worker(
         task_queue=task_queue,
         workflows=[DelinquentAccountWorkflow],
         workflow_runner=WORKFLOW_RUNNER,
-        activities=activities.all(),
+        activities=activities.all() + DeskActivities(db, rules_).all(),
         **worker_options,
     )
 

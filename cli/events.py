@@ -25,6 +25,7 @@ from cli import outcome as outcome_view
 from cli import render
 from cli.errors import FAILED, OK, UsageError
 from cli.session import Session, launch, session_of
+from desk import operators
 from intake import regions
 from intake.events import EVENT_TYPES, EventRejected, parse_event
 from intake.ingest import Ingestor
@@ -113,12 +114,34 @@ def confirm_closing(event: dict) -> bool:
     return typer.confirm(f"This {what} {account} and closes its case for good. Send it?", default=False)
 
 
+# What only some roles may do (SPEC §8: only a supervisor declares a disaster or recalls a case).
+ROLE_GUARDED = {"disaster.declared": "declare_disaster", "case.recalled": "recall_case"}
+
+
+async def role_refusal(session: Session, event: dict) -> str | None:
+    """Why the event's actor may not send it, when the actor is a registered operator whose role does
+    not allow it (the refusal is recorded in desk_actions); None otherwise."""
+    action = ROLE_GUARDED.get(event.get("type", ""))
+    if action is None:
+        return None
+    async with session.database() as db:
+        actor = await operators.get_operator(db, event.get("actor") or "")
+        why = operators.action_refusal(actor, action) if actor is not None else None
+        if why:
+            await operators.audit(db, actor.name, action, "refused", why, account_id=event.get("account_id"))
+    return why
+
+
 async def send(session: Session, event: dict, *, as_json: bool, dry_run: bool = False, via_update: bool = False,
                wait: float = 30.0, confirmed: bool = False) -> int:
     line = validated(event)
     if dry_run:
         render.json_out(event)
         return OK
+    refusal = await role_refusal(session, event)
+    if refusal:
+        render.error(f"refused: {refusal}; nothing sent")
+        return FAILED
     if closes_case(event) and not confirmed and not confirm_closing(event):
         render.error("nothing sent")
         return FAILED

@@ -404,7 +404,9 @@ class Ingestor:
                     DelinquentAccountWorkflow.run,
                     CaseInput(event=default, installment_grace_days=self.settings.installment_grace_days,
                               contact_rules=self.settings.contact_rules,
-                              letter_attempts=self.settings.letter_attempts),
+                              letter_attempts=self.settings.letter_attempts,
+                              desk_steps=self.settings.desk_steps(rules.route_team(  # the team doing its human steps
+                                  d.age, d.dialect, default.team_id, self.settings.contact_rules))),
                     id=case_workflow_id(ev.account_id),
                     task_queue=self.settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=initial_search_attributes({

@@ -90,6 +90,17 @@ class Settings(BaseSettings):
     letter_attempts: int = Field(rules.LETTER_ATTEMPTS, ge=1, le=10, validation_alias="COLLECTIONS_LETTER_ATTEMPTS",
                                  description="electronic service tries of the legal notice (one a contact day) "
                                              "before it is sent by post")
+    # People in the loop (SPEC §8): which steps go to the work desk
+    call_centre: Literal["desk", "simulated"] = Field(
+        "simulated", validation_alias="COLLECTIONS_CALL_CENTRE",
+        description="who makes the day-3 human call and reviews an empty skip trace: 'desk' (people, as work "
+                    "items) or 'simulated'")
+    court: Literal["desk", "simulated"] = Field(
+        "simulated", validation_alias="COLLECTIONS_COURT",
+        description="who reports the court's answers: 'desk' (legal staff enter them) or 'simulated'")
+    desk_teams: str | None = Field(
+        None, validation_alias="COLLECTIONS_DESK_TEAMS", pattern=r"^\s*[\w.-]+(\s*,\s*[\w.-]+)*\s*$",
+        description="comma-separated teams whose cases go to the desk (default: every team)")
     # Contact rules (SPEC §3): stricter than the defaults is allowed, looser is refused.
     max_connected_calls: int = Field(rules.DEFAULT_RULES.max_connected_calls_per_debtor_per_day, ge=1,
                                      le=rules.DEFAULT_RULES.max_connected_calls_per_debtor_per_day,
@@ -217,6 +228,15 @@ class Settings(BaseSettings):
             quiet_end=self.quiet_end,
             recording_retention_days=self.recording_retention_days,
         )
+
+    def desk_steps(self, team_id: str | None) -> list[str]:
+        """The steps people do for a case handled by ``team_id`` (its routed
+        team): written into the case's input at intake, so a case keeps them."""
+        teams = {t.strip() for t in (self.desk_teams or "").split(",") if t.strip()}
+        if teams and team_id not in teams:
+            return []
+        steps = ["human_call", "skip_trace_review"] if self.call_centre == "desk" else []
+        return steps + (["court_entry"] if self.court == "desk" else [])
 
     def effective(self) -> list[tuple[str, str, str]]:
         """(variable, value, description) for every setting, secrets masked."""

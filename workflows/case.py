@@ -44,10 +44,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.case_activities import CaseActivities
     from workflows import patches, presentation, protections, rules
     from workflows.effects import NO_EFFECT, CaseEvents
+    from workflows.desk import Desk
     from workflows.legal import LegalTrack
     from workflows.model import (
-        CaseEvent, CaseInput, CaseSnapshot, CaseState, ContactRequest, ContactResult, LadderRecord, OpenCaseRequest,
-        PlanRequest, SkipTraceRequest, SuspensionRequest,
+        CaseEvent, CaseInput, CaseSnapshot, CaseState, ContactRequest, ContactResult, DeskEffect, LadderRecord,
+        OpenCaseRequest, PlanRequest, SkipTraceRequest, SuspensionRequest, WorkItemDone,
     )
     from workflows.negotiation import Negotiation, plan_refusal, plan_running
     from workflows.notice import LegalNotice
@@ -73,6 +74,7 @@ class DelinquentAccountWorkflow:
         self.negotiation = Negotiation(self, inp.installment_grace_days)
         self.events = CaseEvents(self, self.negotiation)
         self.notice = LegalNotice(self, inp.letter_attempts, self.contact_rules)
+        self.desk = Desk(self, inp.desk_steps, self.contact_rules)  # steps people do (SPEC §8)
         self.legal_track = LegalTrack(self)
         self._applying = 0  # apply_event Updates in progress: the case takes no step meanwhile
         self._replan = False  # set by an update that changes what the case waits for
@@ -175,14 +177,21 @@ class DelinquentAccountWorkflow:
         if window > workflow.now():
             await self._quiet_hours_until(window, step.name)
             return
-        result = await self._contact(step)
+        actor = None
+        if step.channel == "human" and self.desk.takes("human_call"):
+            result, actor = await self.desk.human_call(step)  # a person calls: the same result, from the desk
+            if result is None:
+                return  # expired (a new task on the next contact day) or withdrawn: re-plan
+        else:
+            result = await self._contact(step)
         if result.outcome == Outcome.QUIET_HOURS:
             await self._quiet_hours_until(result.retry_at, step.name)
         elif result.outcome == Outcome.CAPPED:
             await self.set_stage(Stage.WAKE_UP_LADDER, step.name, result.retry_at, note=result.detail)
             await self.wait_until(result.retry_at, f"daily contact cap reached; {step.label} tomorrow")
         else:
-            await self._after_contact(index, result)
+            await self._after_contact(index, result, actor=actor)
+            self.desk.taken_in()
 
     async def _contact(self, step: rules.LadderStep) -> ContactResult:
         self.s.attempt_no += 1
@@ -196,7 +205,7 @@ class DelinquentAccountWorkflow:
             summary=self.notice.label(step), **CONTACT_ACTIVITY,
         )
 
-    async def _after_contact(self, index: int, result: ContactResult) -> None:
+    async def _after_contact(self, index: int, result: ContactResult, *, actor: str | None = None) -> None:
         step = rules.LADDER[index]
         self.s.ladder.append(LadderRecord(step=step.name, at=result.attempted_at, outcome=result.outcome))
         self.s.next_step = index + 1
@@ -211,7 +220,8 @@ class DelinquentAccountWorkflow:
         if result.paid_amount:
             await self.events.call_payment(result.payment_id, Decimal(result.paid_amount), result.attempted_at)
         if self.s.closed_reason is None:
-            await self.record(f"{step.label}: {result.outcome}{next_for_notice}" + self.negotiation.offer_note())
+            await self.record(f"{step.label}: {result.outcome}{next_for_notice}" + self.negotiation.offer_note(),
+                              actor=actor)
 
     def _regrade_after_call(self, result: ContactResult) -> None:
         answered = result.outcome == Outcome.ANSWERED
@@ -246,9 +256,17 @@ class DelinquentAccountWorkflow:
             CaseActivities.skip_trace, SkipTraceRequest(account_id=self.ev.account_id, debtor=self.debtor),
             summary="skip trace (data lookup, no third-party contact)", **DB_ACTIVITY,
         )
+        note, actor = f"skip trace: {'found a current number' if found.found else 'nothing found'}", None
+        if not found.found and self.desk.takes("skip_trace_review"):
+            review = await self.desk.skip_trace_review()  # an investigator looks (the number goes to the database)
+            if review is None:
+                return  # an event came first: the review stays open and the case comes back to it
+            found_one = review.outcome == "found"
+            note = f"skip trace review: {'a new number on file' if found_one else 'no number found'}"
+            actor = review.completed_by
         self.s.skip_traced = True  # a number found is in the debtors table, where contact_debtor reads it
         await self.set_stage(Stage.WAKE_UP_LADDER, None, None)
-        await self.record(f"skip trace: {'found a current number' if found.found else 'nothing found'}")
+        await self.record(note, actor=actor)
 
     # ------------------------------------------------- towards the legal branch
 
@@ -368,6 +386,15 @@ class DelinquentAccountWorkflow:
             raise ApplicationError(str(why), type="NoEffect")  # "no effect: no open dispute"
         if why is not None:
             raise ApplicationError(why.reason, type="Refused")  # a request the case does not grant
+
+    @workflow.update(name="work_item_done")
+    async def work_item_done(self, done: WorkItemDone) -> DeskEffect:
+        """The desk says a work item is done; the answer comes once the case has taken it in."""
+        return await self.desk.done(done)
+
+    @work_item_done.validator
+    def _validate_work_item_done(self, done: WorkItemDone) -> None:
+        self.desk.validate(done)
 
     async def _updates_applied(self) -> None:
         """Take no step while an apply_event Update is applying its event."""

@@ -55,6 +55,7 @@ LEGACY_LEGAL_WAIT = "legacy-legal-wait-v1"  # a family: one id per wake-up, see 
 EVENT_EFFECTS = "event-effects-v1"
 LETTER_DELIVERY = "letter-delivery-v1"
 ADDRESS_ON_FILE = "address-on-file-v1"
+DESK = "work-desk-v1"
 
 
 def legacy_legal_wait(wake: int) -> str:
@@ -109,4 +110,9 @@ LEDGER: tuple[Patch, ...] = (
           "(the debtor_on_file activity); before, it read the address from the default event in its input, "
           "which no longer carries it",
           "once no run started before this release is open (their input holds the address)"),
+    Patch(DESK, "issue 13 (people in the loop: the work desk)",
+          "a step the case's input gives to people (CaseInput.desk_steps: human_call, skip_trace_review, "
+          "court_entry) opens a work item and waits for its outcome (workflows/desk.py); before, the simulated "
+          "adapters did every step (a case with no desk steps never asks, and records no marker)",
+          "once no run started before issue 13 is open"),
 )
