@@ -20,7 +20,7 @@ from typer import rich_utils
 from typer._click import exceptions as click_errors
 from typer.main import get_command
 
-from cli import admin, cases, errors, events, ingest, lab, operators, render, screen, tasks
+from cli import admin, cases, desk, errors, events, ingest, lab, operators, render, screen, tasks
 from cli.session import Session
 from support.settings import SettingsError
 
@@ -31,7 +31,7 @@ app = typer.Typer(
     name="collections", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Operate collections cases: ingest events, emit one event of each type, inspect cases.", epilog=EPILOG,
 )
-for part in (ingest.app, cases.app, events.app, admin.app, screen.app, operators.app, tasks.app):
+for part in (ingest.app, cases.app, events.app, admin.app, screen.app, operators.app, tasks.app, desk.app):
     app.add_typer(part)
 app.add_typer(lab.app, rich_help_panel=lab.PANEL)  # collections lab population|run|train
 

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     operator: str | None = Field(None, validation_alias="COLLECTIONS_OPERATOR", max_length=128,
                                  description="who operator commands name as their actor (default: the login name; "
                                              "--operator overrides)")
+    desk_secret: SecretStr | None = Field(None, validation_alias="COLLECTIONS_DESK_SECRET", min_length=32,
+                                          description="key that signs the web desk's session cookies, at least 32 "
+                                                      "characters (default: a new one each start, with a warning: "
+                                                      "sessions end when the desk restarts)")
+    desk_https: bool = Field(False, validation_alias="COLLECTIONS_DESK_HTTPS",
+                             description="the web desk is served over HTTPS (session cookies marked Secure)")
     # Cases
     installment_grace_days: int = Field(rules.INSTALLMENT_GRACE_DAYS, ge=0, le=31,
                                         validation_alias="COLLECTIONS_INSTALLMENT_GRACE_DAYS",
