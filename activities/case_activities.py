@@ -134,7 +134,7 @@ class CaseActivities(LegalActivities):
                     due_date=date.fromisoformat(ev.due_date), grade=req.grade, stage="verifying",
                     team_id=team, region=d.region,
                     limitation_expires_on=date.fromisoformat(req.limitation_expires_on),
-                    revision=0, opened_at=ev.occurred_at, updated_at=now,
+                    revision=0, opened_at=ev.occurred_at, updated_at=now, strategy=req.strategy,
                 ).on_conflict_do_nothing()
             )
             # The evidence is the event as received: kept by the intake in
@@ -150,7 +150,7 @@ class CaseActivities(LegalActivities):
         if opened.rowcount:
             metrics.case_opened()
         protections = await active_protections(self.db, region=d.region, team_id=team, at=now)
-        share = rules.installment_share(row.monthly_disposable_income if row else None)
+        share = rules.installment_share(row.monthly_disposable_income if row else None, Decimal(req.income_share))
         get_logger(account_id=ev.account_id, step="open_case").info(
             "case opened", evidence_seq=entry.seq, protections=[p.kind for p in protections])
         return OpenCaseResult(evidence_seq=entry.seq, evidence_sha256=entry.sha256, protections=protections,
@@ -316,7 +316,7 @@ class CaseActivities(LegalActivities):
         d = req.debtor
         on_file = await self._on_file(d)
         log = get_logger(account_id=req.account_id, step=req.step, attempt=req.attempt_no)
-        team = rules.route_team(d.age, d.dialect, req.team_id, self.rules) if step.channel == "human" else None
+        team = rules.route_team(d.age, d.dialect, req.team_id, self._rules_for(req)) if step.channel == "human" else None
         script = compliance.script_for(req.step, region=d.region, ref=compliance.spoken_ref(req.account_id),
                                        amount=req.amount, currency=req.currency, contract=req.contract_id)
 
@@ -351,15 +351,21 @@ class CaseActivities(LegalActivities):
                  promised_date=result.promised_date)
         return result
 
+    def _rules_for(self, req: ContactRequest) -> rules.ContactRules:
+        """The worker's contact rules, made stricter by the case's (its strategy's)."""
+        return rules.strictest(self.rules, req.contact_rules.to_rules()) if req.contact_rules else self.rules
+
     async def _reserve(self, s, req: ContactRequest, phone: str, key: str, channel: str, team: str | None,
                        script: str):
         """Check the rules and write the attempt row as in flight, or say why not."""
         d = req.debtor
         now = activity_now()
-        if rules.in_quiet_hours(now, d.timezone, self.rules):
+        contact_rules = self._rules_for(req)
+        if rules.in_quiet_hours(now, d.timezone, contact_rules):
             metrics.refused("quiet_hours")
-            return ContactResult(outcome="quiet_hours", retry_at=rules.next_contact_window(now, d.timezone, self.rules),
-                                 detail="quiet hours (22:00-08:00 debtor-local)")
+            return ContactResult(outcome="quiet_hours", retry_at=rules.next_contact_window(now, d.timezone, contact_rules),
+                                 detail=f"quiet hours ({contact_rules.quiet_start:%H:%M}-"
+                                        f"{contact_rules.quiet_end:%H:%M} debtor-local)")
         today = rules.local_date(now, d.timezone)
         ph = phone_hash(phone)
         if channel in CALL_CHANNELS:
@@ -377,10 +383,10 @@ class CaseActivities(LegalActivities):
                     ContactAttempt.channel.in_(CALL_CHANNELS), ContactAttempt.outcome != "blocked_compliance",
                 )
             )
-            reason = rules.cap_reason(connected or 0, dials or 0, self.rules)
+            reason = rules.cap_reason(connected or 0, dials or 0, contact_rules)
             if reason:
                 metrics.refused("cap")
-                return ContactResult(outcome="capped", retry_at=rules.next_local_day_opening(now, d.timezone, self.rules),
+                return ContactResult(outcome="capped", retry_at=rules.next_local_day_opening(now, d.timezone, contact_rules),
                                      detail=reason)
         local = rules.local_datetime(now, d.timezone)
         row = ContactAttempt(
@@ -389,7 +395,7 @@ class CaseActivities(LegalActivities):
             team_id=team, attempted_at=now, local_date=today, local_time=local.strftime("%H:%M:%S"),
             timezone=d.timezone, outcome="dialing", connected=False,
             script_sha256=hashlib.sha256(script.encode()).hexdigest(),
-            retain_until=rules.retain_until(now, self.rules) if channel in CALL_CHANNELS else None,
+            retain_until=rules.retain_until(now, contact_rules) if channel in CALL_CHANNELS else None,
         )
         violations = compliance.screen_text(script)
         if violations:

@@ -27,7 +27,7 @@ from cli.session import Session, launch, session_of
 from workflows import rules
 from workflows.case import DelinquentAccountWorkflow
 from workflows.model import WORKFLOW_TYPE, case_workflow_id
-from workflows.search import CASE_STAGE, DEBTOR_GRADE, DEBTOR_ID, OUTSTANDING_AMOUNT, PAUSED_BY, REGION
+from workflows.search import CASE_STAGE, DEBTOR_GRADE, DEBTOR_ID, OUTSTANDING_AMOUNT, PAUSED_BY, REGION, STRATEGY
 from workflows.status import CaseStatus, Grade, PauseKind, Stage
 
 app = typer.Typer()
@@ -114,7 +114,7 @@ def _in(attribute: str, values: list[str]) -> str:
 
 def cases_query(*, stage: list[str] | None = None, grade: list[str] | None = None, region: list[str] | None = None,
                 paused: list[str] | None = None, debtor: str | None = None, min_outstanding: str | None = None,
-                state: str = "open", extra: str | None = None) -> str:
+                state: str = "open", extra: str | None = None, strategy: list[str] | None = None) -> str:
     """The visibility query for ``cases`` (values are checked for quotes by the command)."""
     parts = [f"WorkflowType = '{WORKFLOW_TYPE}'", {
         "open": "ExecutionStatus = 'Running'",
@@ -129,6 +129,9 @@ def cases_query(*, stage: list[str] | None = None, grade: list[str] | None = Non
         parts.append(f"{DEBTOR_ID.name} = '{debtor}'")
     if min_outstanding:
         parts.append(f"{OUTSTANDING_AMOUNT.name} >= {min_outstanding}")
+    if strategy:  # name@version exactly, or a bare name: any of its versions
+        parts.append("(" + " OR ".join(f"{STRATEGY.name} = '{s}'" if "@" in s else f"{STRATEGY.name} STARTS_WITH '{s}@'"
+                                       for s in strategy) + ")")
     if extra:
         parts.append(f"({extra})")
     return " AND ".join(parts)
@@ -266,6 +269,8 @@ def cases(
     min_outstanding: Annotated[Optional[str], typer.Option(metavar="AMOUNT", help="outstanding at least AMOUNT")
                                ] = None,
     query: Annotated[Optional[str], typer.Option(metavar="QUERY", help="an extra visibility clause, ANDed")] = None,
+    strategy: Annotated[Many, typer.Option(metavar="NAME[@VERSION]", help="started with this strategy (any "
+                                                                          "version of NAME)")] = None,
     closed: Annotated[bool, typer.Option("--closed", help="closed cases instead of open ones")] = False,
     all_: Annotated[bool, typer.Option("--all", help="open and closed cases")] = False,
     limit: Annotated[int, typer.Option(min=1, max=10000, metavar="N", help="at most N cases")] = 200,
@@ -282,8 +287,10 @@ def cases(
             raise UsageError("--closed and --all exclude each other")
         _quote_free(region or [], "--region")
         _quote_free([debtor] if debtor is not None else [], "--debtor")
+        _quote_free(strategy or [], "--strategy")
         state = "all" if all_ else ("closed" if closed else "open")
         q = cases_query(stage=stage, grade=grade, region=region, paused=[str(p.value) for p in paused or []],
-                        debtor=debtor, min_outstanding=_amount(min_outstanding), state=state, extra=query)
+                        debtor=debtor, min_outstanding=_amount(min_outstanding), state=state, extra=query,
+                        strategy=strategy)
         return await run_cases(session_of(ctx), q, state, limit=limit, live=live, as_json=as_json)
     return launch(ctx, work())

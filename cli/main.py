@@ -21,6 +21,7 @@ from typer._click import exceptions as click_errors
 from typer.main import get_command
 
 from cli import admin, cases, desk, errors, events, ingest, lab, operators, render, screen, tasks
+from cli import audit as audit_cli  # collections audit (SPEC §9)
 from cli.session import Session
 from support.settings import SettingsError
 
@@ -34,6 +35,7 @@ app = typer.Typer(
 for part in (ingest.app, cases.app, events.app, admin.app, screen.app, operators.app, tasks.app, desk.app):
     app.add_typer(part)
 app.add_typer(lab.app, rich_help_panel=lab.PANEL)  # collections lab population|run|train
+app.add_typer(audit_cli.app)  # collections audit [--database URL]
 
 
 @app.callback()

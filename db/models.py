@@ -116,6 +116,7 @@ class Case(Base):
     opened_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    strategy: Mapped[str | None] = mapped_column(String(80))  # name@version the case follows (SPEC §9)
 
 
 class CaseHistory(Base):

@@ -394,6 +394,16 @@ class Ingestor:
         elif opened_by is None:
             raise EventRejected(f"unknown account {account}: no account.defaulted event for it", ev.event_id)
 
+    def case_input(self, default: DefaultEvent) -> CaseInput:
+        """A new case's input: its event, and the settings and strategy it keeps (SPEC §9)."""
+        strategy = self.settings.active_strategy
+        grace = strategy.plan.grace_days
+        return CaseInput(event=default, contact_rules=self.settings.case_contact_rules,
+                         installment_grace_days=self.settings.installment_grace_days if grace is None else grace,
+                         letter_attempts=self.settings.letter_attempts, strategy=strategy.to_case(),
+                         desk_steps=self.settings.desk_steps(rules.route_team(  # the team doing its human steps
+                             default.debtor.age, default.debtor.dialect, default.team_id, self.settings.contact_rules)))
+
     async def _dispatch(self, ev, line: str) -> tuple[str, str | None]:
         if isinstance(ev, AccountDefaulted):
             default = to_default_event(ev)
@@ -402,17 +412,13 @@ class Ingestor:
             try:
                 await self.client.start_workflow(
                     DelinquentAccountWorkflow.run,
-                    CaseInput(event=default, installment_grace_days=self.settings.installment_grace_days,
-                              contact_rules=self.settings.contact_rules,
-                              letter_attempts=self.settings.letter_attempts,
-                              desk_steps=self.settings.desk_steps(rules.route_team(  # the team doing its human steps
-                                  d.age, d.dialect, default.team_id, self.settings.contact_rules))),
+                    self.case_input(default),
                     id=case_workflow_id(ev.account_id),
                     task_queue=self.settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=initial_search_attributes({
                         "CaseStage": Stage.VERIFYING, "DebtorGrade": rules.initial_grade(ev.grade, ev.asset_flight_risk),
                         "Region": d.region, "PausedBy": [], "OutstandingAmount": ev.amount_due,
-                        "DebtorId": d.debtor_id,
+                        "DebtorId": d.debtor_id, "Strategy": self.settings.active_strategy.label,
                     }),
                     static_summary=f"Case {ev.account_id} · debtor {d.debtor_id} · {d.region}",
                 )

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from support.codec import parse_keys
+from support.strategy import Strategy, StrategyError, default_strategy, load_strategy
 from support.metrics import parse_bind
 from workflows import rules
 
@@ -124,6 +125,37 @@ class Settings(BaseSettings):
                                           ge=rules.MIN_RECORDING_RETENTION_DAYS,
                                           validation_alias="COLLECTIONS_RECORDING_RETENTION_DAYS",
                                           description="days a call recording is kept (at least 730)")
+    # Strategy (SPEC §9): ladder, plan terms, legal thresholds, contact hours and caps
+    strategy: Path | None = Field(None, validation_alias="COLLECTIONS_STRATEGY",
+                                  description="strategy TOML file new cases follow (default: the built-in "
+                                              "default, samples/strategies/default.toml)")
+    _strategy: Strategy = PrivateAttr(default_factory=default_strategy)
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy_file(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            try:
+                load_strategy(v)
+            except StrategyError as e:
+                raise ValueError(str(e)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _load_strategy(self) -> Settings:
+        if self.strategy is not None:
+            self._strategy = load_strategy(self.strategy)
+        return self
+
+    @property
+    def active_strategy(self) -> Strategy:
+        """The strategy the intake puts into each new case (COLLECTIONS_STRATEGY, else the default)."""
+        return self._strategy
+
+    @property
+    def case_contact_rules(self) -> rules.ContactRules:
+        """The contact rules a new case plans with: the settings' made stricter by its strategy's."""
+        return rules.strictest(self.contact_rules, self._strategy.contact_rules())
 
     @field_validator("payload_keys")
     @classmethod

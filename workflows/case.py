@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.status import (
         CaseStatus, ClosedReason, EventEffect, Grade, Outcome, PauseKind, PlanStatus, Stage, SuspensionGranted,
     )
+    from workflows import strategy as strategies
 
 
 @workflow.defn(name="DelinquentAccountWorkflow")
@@ -81,6 +82,20 @@ class DelinquentAccountWorkflow:
         self._continue_now = False  # continue as new at the next turn of the loop
         self._legacy_wakes = 0  # wake-ups in the pre-legal-branch wait (see _legacy_legal_wait)
         self._published: dict[str, Any] = {}
+        self.strategy: strategies.CaseStrategy | None = None  # set by _follow_strategy
+        self.ladder = rules.LADDER
+
+    def _follow_strategy(self) -> None:
+        """The case follows the strategy of its input (the default one when it
+        carries none); a history from before strategies replays on the
+        constants of ``rules``, without the ``Strategy`` search attribute."""
+        if not workflow.patched(patches.STRATEGY):
+            return
+        self.strategy = self._input.strategy or strategies.DEFAULT_STRATEGY
+        self.ladder = strategies.ladder_of(self.strategy)
+        self.notice.letter = strategies.letter_index(self.ladder)
+        self.negotiation.terms(self.strategy, self.ladder)
+        self.legal_track.strategy = self.strategy
 
     # ------------------------------------------------------------------ story
 
@@ -89,6 +104,7 @@ class DelinquentAccountWorkflow:
         """Open the case, then take it a step at a time — the events that came
         first, then the next step — until it closes; a long history goes on
         in a new run.  The result is the closed case's status."""
+        self._follow_strategy()
         if self.s.stage == Stage.VERIFYING:
             await self._open_case()
         while self.s.closed_reason is None:
@@ -108,12 +124,17 @@ class DelinquentAccountWorkflow:
         time-barred debt closes at once, without any contact."""
         today = self._today()
         due = date.fromisoformat(self.ev.due_date)
-        self.s.grade = Grade(rules.initial_grade(self.ev.grade, self.ev.asset_flight_risk))
+        band = strategies.band_for(self.strategy, self.ev.amount_due)  # the strategy's treatment of the amount
+        self.s.grade = Grade(rules.initial_grade(self.ev.grade or (band.grade if band else None),
+                                                 self.ev.asset_flight_risk))
+        self.s.next_step = self.s.ladder_start = strategies.first_step(self.ladder, band)
         self.s.outstanding = self.ev.amount_due
         self.s.limitation_expires_on = rules.limitation_expiry(due).isoformat()
         opened = await workflow.execute_activity_method(
             CaseActivities.open_case,
-            OpenCaseRequest(event=self.ev, grade=self.s.grade, limitation_expires_on=self.s.limitation_expires_on),
+            OpenCaseRequest(event=self.ev, grade=self.s.grade, limitation_expires_on=self.s.limitation_expires_on,
+                            income_share=(self.strategy or strategies.DEFAULT_STRATEGY).income_share,
+                            strategy=self.strategy.label if self.strategy else None),
             summary="verify debt, fingerprint evidence", **DB_ACTIVITY,
         )
         self.s.installment_share = opened.installment_share  # derived in the activity: the income stays there
@@ -145,7 +166,7 @@ class DelinquentAccountWorkflow:
             await self.negotiation.installment_step()
         elif self.s.grade == Grade.III and not self.s.skip_traced and self.s.legal is None:
             await self._skip_trace()
-        elif self.s.next_step < len(rules.LADDER):
+        elif self.s.next_step < len(self.ladder):
             await self._ladder_step(self.s.next_step)
         elif workflow.now() < self._response_window_ends():
             await self._await_response()
@@ -158,7 +179,8 @@ class DelinquentAccountWorkflow:
 
     async def _ladder_step(self, index: int) -> None:
         """Wait until step ``index`` is due and contact is allowed, then contact the debtor."""
-        step = rules.LADDER[index]
+        step = self.ladder[index]
+        at = strategies.step_times(self.strategy)[index]
         due = self.notice.retry_due() or rules.step_due(
             index,
             # the ladder's clock stands still while the case is protected
@@ -167,6 +189,7 @@ class DelinquentAccountWorkflow:
             previous_step_at=self.s.ladder[-1].at if self.s.ladder else None,
             last_response_at=self.s.last_response_at,
             promised_date=date.fromisoformat(self.s.promised_date) if self.s.promised_date else None,
+            ladder=self.ladder, at=time.fromisoformat(at) if at else None, start=self.s.ladder_start,
         )
         stage = Stage.PROMISE_TO_PAY if self.s.promised_date and workflow.now() < due else Stage.WAKE_UP_LADDER
         # Shown: when the contact can really happen (out of quiet hours).
@@ -201,12 +224,13 @@ class DelinquentAccountWorkflow:
                 account_id=self.ev.account_id, step=step.name, attempt_no=self.s.attempt_no, debtor=self.debtor,
                 team_id=self.ev.team_id, amount=self.s.outstanding, currency=self.ev.currency,
                 contract_id=self.ev.contract_id, try_no=self.notice.next_try() if step.channel == "letter" else 1,
+                contact_rules=self._input.contact_rules,
             ),
             summary=self.notice.label(step), **CONTACT_ACTIVITY,
         )
 
     async def _after_contact(self, index: int, result: ContactResult, *, actor: str | None = None) -> None:
-        step = rules.LADDER[index]
+        step = self.ladder[index]
         self.s.ladder.append(LadderRecord(step=step.name, at=result.attempted_at, outcome=result.outcome))
         self.s.next_step = index + 1
         self.s.promised_date = None  # a promise that reached this step was broken
@@ -487,6 +511,8 @@ class DelinquentAccountWorkflow:
     async def _publish(self) -> None:
         """Keep search attributes and the UI's current details in step with the case."""
         values = presentation.search_attributes(self.ev, self.s, self.showing)
+        if self.strategy is not None:
+            values["Strategy"] = self.strategy.label
         updates = search_attribute_updates(values, self._published)
         if updates:
             workflow.upsert_search_attributes(updates)

@@ -28,7 +28,7 @@ case and stops the track.  The track sees its case only through
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
 
@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.presentation import local_stamp
     from workflows.rules import ASSET_PRESERVATION, PAYMENT_ORDER
     from workflows.status import ClosedReason, Stage
+    from workflows.strategy import CaseStrategy, below_legal_minimum
 
 REFERRED = ClosedReason.REFERRED_TO_LITIGATION
 _INTERRUPTED = "\x00interrupted"  # _address: the case must re-plan before choosing
@@ -63,6 +64,7 @@ class LegalTrack:
     def __init__(self, case: CaseHost, clocks: rules.LegalClocks = rules.DEFAULT_LEGAL_CLOCKS) -> None:
         self.case = case
         self.clocks = clocks
+        self.strategy: CaseStrategy | None = None  # the case's (None: a history from before strategies)
 
     @property
     def s(self) -> CaseState:
@@ -80,6 +82,9 @@ class LegalTrack:
 
     async def _choose(self) -> None:
         case = self.case
+        if below_legal_minimum(self.strategy, self.s.outstanding):
+            await self._below_minimum()
+            return
         address = None
         if rules.choose_legal_track(self.s.grade, case.ev.asset_flight_risk, "known")[0] == PAYMENT_ORDER:
             address = await self._address()  # only a payment order needs one
@@ -100,6 +105,19 @@ class LegalTrack:
         self.s.legal.steps.append(LegalStep("track_chosen", workflow.now(), chosen.reason))
         await case.set_stage(Stage(chosen.track), "legal_filing", workflow.now())
         await case.record(f"legal branch: {chosen.track} ({chosen.reason})")
+
+    async def _below_minimum(self) -> None:
+        """Below the strategy's legal minimum no track is taken: the case stays
+        open for payments until the limitation period expires."""
+        case, minimum = self.case, self.strategy.legal_min_amount
+        expiry = rules.local_instant(date.fromisoformat(self.s.limitation_expires_on) + timedelta(days=1),
+                                     time(0, 0), case.debtor.timezone)
+        note = None
+        if self.s.stage != Stage.LEGAL_PENDING:
+            note = (f"no legal track: outstanding {self.s.outstanding} {case.ev.currency} is below the strategy's "
+                    f"legal minimum {minimum}; open for payments until the limitation period expires")
+        await case.set_stage(Stage.LEGAL_PENDING, "limitation_expiry", expiry, note=note)
+        await case.wait_until(expiry, f"below the legal minimum ({minimum}): limitation period expiry")
 
     async def _address(self) -> str | None:
         """Whether the debtor has a known address, as ``choose_legal_track``

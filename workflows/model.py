@@ -12,6 +12,7 @@ from typing import Any
 
 from workflows import rules
 from workflows.status import ClosedReason, Grade, PauseKind, Stage
+from workflows.strategy import CaseStrategy
 
 WORKFLOW_TYPE = "DelinquentAccountWorkflow"
 DEFAULT_TASK_QUEUE = "collections"
@@ -176,6 +177,8 @@ class CaseState:
     # installment a plan offers, computed by open_case from the database
     # (None: income unknown, or a case opened before; see negotiation.monthly_share)
     installment_share: str | None = None
+    ladder_start: int = 0  # the ladder step the case started with (an amount band of its strategy)
+    plan_max_periods: int = rules.MAX_PLAN_PERIODS  # the longest plan the case's strategy offers and accepts
 
 
 _RULES = rules.DEFAULT_RULES
@@ -226,6 +229,9 @@ class CaseInput:
     # A rules.ContactRules given here is stored in its payload form.
     contact_rules: CaseContactRules | None = None
     letter_attempts: int = rules.LETTER_ATTEMPTS  # COLLECTIONS_LETTER_ATTEMPTS at ingest
+    # The strategy the case started with (COLLECTIONS_STRATEGY at ingest: its
+    # ladder, plan terms and legal thresholds); None: the default strategy.
+    strategy: CaseStrategy | None = None
     # The steps people do at the desk for this case (SPEC §8): ``human_call``,
     # ``skip_trace_review``, ``court_entry``; decided at intake from the
     # settings (Settings.desk_steps), so a case keeps what it started with.
@@ -248,6 +254,8 @@ class OpenCaseRequest:
     event: DefaultEvent
     grade: str
     limitation_expires_on: str
+    income_share: str = "0.30"  # the strategy's share of monthly disposable income a plan asks
+    strategy: str | None = None  # name@version of the case's strategy, for the cases table
 
 
 @dataclass
@@ -291,6 +299,9 @@ class ContactRequest:
     currency: str
     contract_id: str
     try_no: int = 1  # the legal notice: the how-many-th electronic try
+    # The case's contact rules (its strategy's, if stricter): the activity keeps
+    # the stricter of these and the worker's (None: a case from before, the worker's).
+    contact_rules: CaseContactRules | None = None
 
 
 @dataclass

@@ -52,7 +52,7 @@ def plan_offer(s: CaseState, debtor: Debtor) -> tuple[Decimal, int] | None:
     outstanding = Decimal(s.outstanding)
     if s.grade != Grade.I or outstanding <= 0 or s.closed_reason or s.legal is not None or plan_running(s):
         return None
-    return rules.installment_plan_for_share(outstanding, monthly_share(s, debtor))
+    return rules.installment_plan_for_share(outstanding, monthly_share(s, debtor), s.plan_max_periods)
 
 
 def accepted_note(plan: PlanState, currency: str) -> str:
@@ -64,7 +64,7 @@ def plan_refusal(s: CaseState, periods: object) -> str | None:
     """Why a plan of ``periods`` may not be accepted now (None: it may)."""
     return rules.plan_refusal(
         periods, closed_reason=s.closed_reason, outstanding=Decimal(s.outstanding), plan_active=plan_running(s),
-        legal_track=s.legal.track if s.legal else None,
+        legal_track=s.legal.track if s.legal else None, max_periods=s.plan_max_periods,
     )
 
 
@@ -74,6 +74,13 @@ class Negotiation:
     def __init__(self, case: CaseHost, grace_days: int) -> None:
         self.case = case
         self.grace_days = grace_days  # days after a due date before an installment is missed
+        self.ladder = rules.LADDER  # the case's (its strategy's), named when a broken plan resumes it
+
+    def terms(self, strategy, ladder: tuple[rules.LadderStep, ...]) -> None:
+        """The plan terms of the case's strategy (a :class:`workflows.strategy.CaseStrategy`)."""
+        self.ladder = ladder
+        if self.case.s.stage == Stage.VERIFYING:  # a case keeps the terms it opened with
+            self.case.s.plan_max_periods = strategy.max_periods
 
     def offer_note(self) -> str:
         """Offer a plan the first time the debtor is graded I (a note for the record)."""
@@ -124,7 +131,7 @@ class Negotiation:
         plan.status = "broken"
         await self.record_plan()
         next_step = case.s.next_step
-        resumes = rules.LADDER[next_step].label if next_step < len(rules.LADDER) else "legal branch"
+        resumes = self.ladder[next_step].label if next_step < len(self.ladder) else "legal branch"
         await case.set_stage(Stage.WAKE_UP_LADDER, None, None,
                              note=f"installment {index + 1} ({due.amount} {case.ev.currency} due {due.due_on}) "
                                   f"missed: plan broken, resuming with the {resumes}")

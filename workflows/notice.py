@@ -41,6 +41,7 @@ class LegalNotice:
         self.case = case
         self.attempts = attempts
         self.contact_rules = contact_rules
+        self.letter = LETTER  # the letter's index in the case's ladder (its strategy's)
 
     @property
     def state(self) -> NoticeState | None:
@@ -88,7 +89,7 @@ class LegalNotice:
         n.tries += 1
         if n.tries < self.attempts:
             n.retry_at = rules.next_local_day_opening(result.attempted_at, case.debtor.timezone, self.contact_rules)
-            s.next_step = LETTER
+            s.next_step = self.letter
             return (f"try {n.tries} of {self.attempts}; served again "
                     f"{local_stamp(n.retry_at, case.debtor.timezone)}")
         n.retry_at = None

@@ -55,6 +55,7 @@ LEGACY_LEGAL_WAIT = "legacy-legal-wait-v1"  # a family: one id per wake-up, see 
 EVENT_EFFECTS = "event-effects-v1"
 LETTER_DELIVERY = "letter-delivery-v1"
 ADDRESS_ON_FILE = "address-on-file-v1"
+STRATEGY = "strategy-v1"
 DESK = "work-desk-v1"
 
 
@@ -110,6 +111,11 @@ LEDGER: tuple[Patch, ...] = (
           "(the debtor_on_file activity); before, it read the address from the default event in its input, "
           "which no longer carries it",
           "once no run started before this release is open (their input holds the address)"),
+    Patch(STRATEGY, "issue 14 (the strategy lab: strategy as configuration)",
+          "the case follows the strategy in its input (CaseInput.strategy: its ladder, amount bands, plan terms "
+          "and legal minimum; workflows/strategy.py) and shows Strategy=name@version as a search attribute; "
+          "before, the constants of workflows/rules.py, and no Strategy attribute",
+          "once no run started before issue 14 is open"),
     Patch(DESK, "issue 13 (people in the loop: the work desk)",
           "a step the case's input gives to people (CaseInput.desk_steps: human_call, skip_trace_review, "
           "court_entry) opens a work item and waits for its outcome (workflows/desk.py); before, the simulated "

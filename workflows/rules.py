@@ -133,6 +133,21 @@ def cap_reason(
     return None
 
 
+def strictest(a: ContactRules, b: ContactRules) -> ContactRules:
+    """The rules that keep both ``a`` and ``b``: the lower caps, the longer
+    quiet hours, the longer retention, dialect routing from the lower age."""
+    return ContactRules(
+        max_connected_calls_per_debtor_per_day=min(a.max_connected_calls_per_debtor_per_day,
+                                                   b.max_connected_calls_per_debtor_per_day),
+        max_dial_attempts_per_number_per_day=min(a.max_dial_attempts_per_number_per_day,
+                                                 b.max_dial_attempts_per_number_per_day),
+        quiet_start=min(a.quiet_start, b.quiet_start),  # both evening starts (12:00-22:00)
+        quiet_end=max(a.quiet_end, b.quiet_end),  # both morning ends (08:00-12:00)
+        recording_retention_days=max(a.recording_retention_days, b.recording_retention_days),
+        dialect_team_min_age=min(a.dialect_team_min_age, b.dialect_team_min_age),
+    )
+
+
 def retain_until(attempted_at: datetime, rules: ContactRules = DEFAULT_RULES) -> datetime:
     days = max(rules.recording_retention_days, MIN_RECORDING_RETENTION_DAYS)
     return attempted_at + timedelta(days=days)
@@ -174,20 +189,28 @@ def step_due(
     previous_step_at: datetime | None = None,
     last_response_at: datetime | None = None,
     promised_date: date | None = None,
+    ladder: tuple[LadderStep, ...] = LADDER,
+    at: time | None = None,
+    start: int = 0,
 ) -> datetime:
-    """When ladder step ``index`` is due (before quiet hours are applied).
+    """When ladder step ``index`` of ``ladder`` (a strategy's; default
+    :data:`LADDER`) is due (before quiet hours are applied).
 
-    - its day counted from the default event (day 0);
+    - its day counted from the default event (day 0), at the step's wall
+      time ``at`` (default: the time of day the case opened); a case that
+      starts at step ``start`` (an amount band skipped the earlier ones)
+      counts the days from that step's;
     - at least its spacing after the previous step actually ran, counted in
       debtor-local calendar days, so two steps never share a day and a delay
       (quiet hours, caps, pauses) never bunches the remaining steps;
     - at least its spacing after the debtor's last response (partial payment);
     - not before the day after a promised payment date.
     """
-    step = LADDER[index]
+    step = ladder[index]
     opened_local = local_datetime(opened_at, tz)  # day N = N local calendar days on, same wall time
-    due = local_instant(opened_local.date() + timedelta(days=step.day), opened_local.time(), tz)
-    gap = step.day - LADDER[index - 1].day if index > 0 else 0
+    day = step.day - ladder[start].day if 0 < start <= index else step.day
+    due = local_instant(opened_local.date() + timedelta(days=day), at or opened_local.time(), tz)
+    gap = step.day - ladder[index - 1].day if index > 0 else 0
     midnight = time(0, 0)
     if previous_step_at is not None and index > 0:
         due = max(due, local_instant(local_date(previous_step_at, tz) + timedelta(days=gap), midnight, tz))
@@ -365,12 +388,13 @@ MAX_PLAN_PERIODS = 12
 
 
 def plan_refusal(periods: object, *, closed_reason: str | None, outstanding: Decimal,
-                 plan_active: bool, legal_track: str | None) -> str | None:
-    """Why a plan of ``periods`` may not be accepted now (None = it may)."""
+                 plan_active: bool, legal_track: str | None, max_periods: int = MAX_PLAN_PERIODS) -> str | None:
+    """Why a plan of ``periods`` may not be accepted now (None = it may);
+    ``max_periods``: the strategy's, at most :data:`MAX_PLAN_PERIODS`."""
     if isinstance(periods, bool) or not isinstance(periods, int):
         return f"periods must be a whole number, got {periods!r}"
-    if not 1 <= periods <= MAX_PLAN_PERIODS:
-        return f"an installment plan has 1 to {MAX_PLAN_PERIODS} monthly periods; {periods} refused"
+    if not 1 <= periods <= max_periods:
+        return f"an installment plan has 1 to {max_periods} monthly periods; {periods} refused"
     if closed_reason is not None:
         return f"case is closed ({closed_reason}): no plan to accept"
     if outstanding <= 0:
