@@ -26,6 +26,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.adapters import Adapters, load_adapters
 from activities.case_activities import CaseActivities
 from activities.desk_activities import DeskActivities
+from activities.score_activities import ScoreActivities, ScoreModelError, load_model
 from support.health import serving
 from support.logs import configure_logging, get_logger, temporal_runtime
 from support.metrics import sdk_bind
@@ -57,11 +58,13 @@ def build_worker(
     settings: Settings | None = None,
     adapters: Adapters | None = None,
     contact_rules: ContactRules | None = None,
+    score_model: dict | None = None,
     **worker_options,
 ) -> Worker:
     """A worker for the case workflow and its activities. ``settings`` defaults
     to the environment's; ``database_url``, ``adapters`` and ``contact_rules``
-    override them (tests, embedders)."""
+    override them (tests, embedders). ``score_model``: the recovery score
+    model already loaded (else COLLECTIONS_SCORE_MODEL's, loaded here, once)."""
     settings = settings or load_settings()
     db = Database(database_url or settings.database_url)
     rules_ = contact_rules or settings.contact_rules
@@ -78,7 +81,8 @@ def build_worker(
         task_queue=task_queue,
         workflows=[DelinquentAccountWorkflow],
         workflow_runner=WORKFLOW_RUNNER,
-        activities=activities.all() + DeskActivities(db, rules_).all(),
+        activities=activities.all() + DeskActivities(db, rules_).all() + ScoreActivities(
+            db, score_model or (load_model(settings.score_model) if settings.score_model else None)).all(),
         **worker_options,
     )
 
@@ -117,12 +121,13 @@ async def serve(settings: Settings) -> None:
     # takes; the SDK's and Core's own loggers only from WARNING up (no line per poll).
     configure_logging(settings.log_level or "INFO")
     log = get_logger(component="worker")
+    score_model = load_model(settings.score_model) if settings.score_model else None  # once; wrong shape: exit 2
     await _check_database(settings.database_url)
     sdk_metrics = sdk_bind() if settings.metrics_bind else None  # the SDK's page, read by /metrics
     client = await _connect(settings, sdk_metrics)
     task_queue = settings.task_queue
     try:
-        worker = build_worker(client, task_queue=task_queue, settings=settings)
+        worker = build_worker(client, task_queue=task_queue, settings=settings, score_model=score_model)
     except (ImportError, AttributeError, TypeError) as e:
         raise Unavailable(f"cannot load the adapters COLLECTIONS_ADAPTERS={settings.adapters!r}: {e}") from None
     stop = asyncio.Event()
@@ -158,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         asyncio.run(serve(settings))
+    except ScoreModelError as e:  # COLLECTIONS_SCORE_MODEL names a file of the wrong shape
+        print(f"worker.py: error: COLLECTIONS_SCORE_MODEL: {e}", file=sys.stderr)
+        return 2
     except Unavailable as e:
         print(f"worker.py: {e}", file=sys.stderr)
         return 1

@@ -104,11 +104,32 @@ def _summary(report: dict[str, Any], out: Path) -> None:
                    f"{100 * s['recovery_rate_by_amount']:.1f} % of the amount ({s['amount_recovered']}); "
                    f"contacts per debtor {s['contacts_per_debtor']}; plans {100 * s['plan_uptake']:.0f} %")
     audit = report["audit"]
-    render.say(f"compliance audit: {audit['violations']} violations" if audit.get("available")
-               else f"compliance audit: {audit['note']}")
+    render.say(f"compliance audit: {audit['violations']} violations in {audit['attempts']} contact attempts")
     render.say(f"report: {out / 'report.json'}; plots: {', '.join(str(out / n) for n in _plot_names())}")
 
 
 def _plot_names() -> tuple[str, ...]:
     from lab.plots import FILES
     return FILES
+
+
+@app.command("train")
+def train(
+    ctx: typer.Context,
+    runs: Annotated[Optional[list[Path]], typer.Option(
+        "--runs", help="a lab run directory (several: the last is held out); more may follow as arguments")] = None,
+    more: Annotated[Optional[list[Path]], typer.Argument(metavar="[DIR]...", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="the model file to write (joblib)")] = Path("model.joblib"),
+    as_json: Annotated[bool, typer.Option("--json", help="the result as JSON")] = False,
+) -> Any:
+    """Fit the recovery score on lab outcomes; print its AUC on a held-out lab population (simulated debtors)."""
+    async def work() -> int:
+        from lab import score
+
+        try:
+            trained = await score.train([*(runs or []), *(more or [])], out)
+        except score.TrainError as e:
+            raise _usage(e) from None
+        render.say(score.summary_json(trained) if as_json else score.describe(trained))
+        return OK
+    return launch(ctx, work())

@@ -401,6 +401,7 @@ class Ingestor:
         return CaseInput(event=default, contact_rules=self.settings.case_contact_rules,
                          installment_grace_days=self.settings.installment_grace_days if grace is None else grace,
                          letter_attempts=self.settings.letter_attempts, strategy=strategy.to_case(),
+                         score=self.settings.score_model is not None,  # scored when it opens (lab/score.py)
                          desk_steps=self.settings.desk_steps(rules.route_team(  # the team doing its human steps
                              default.debtor.age, default.debtor.dialect, default.team_id, self.settings.contact_rules)))
 
@@ -505,4 +506,3 @@ class Ingestor:
         async with self.db.transaction() as s:
             s.add(RejectedEvent(source=source, line_no=line_no, event_id=r.event_id, reason=r.reason,
                                 raw=storable(line.rstrip("\n")), rejected_at=datetime.now(timezone.utc)))
-

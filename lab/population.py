@@ -51,6 +51,7 @@ class Pattern:
     event: dict[str, Any]
     debtor: dict[str, Any]
     accounts: int = 1
+    income: dict[str, int] = field(default_factory=dict)  # weights of the income levels
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def catalogue(path: Path = PATTERNS_FILE) -> Catalogue:
                 name = f"{reach_name}.{pay_name}.{twist_name}"
                 patterns[name] = Pattern(
                     name, _merge(options, "simulation"), _merge(options, "lab"), _merge(options, "event"),
-                    _merge(options, "debtor"), max(int(o.get("accounts", 1)) for o in options))
+                    _merge(options, "debtor"), max(int(o.get("accounts", 1)) for o in options),
+                    _merge(options, "income"))
     regions = dict(data["regions"])
     return Catalogue(patterns, regions, dict(data["income"]), disaster_region=next(iter(regions)))
 
@@ -122,7 +124,8 @@ def _debtor(rng: random.Random, cat: Catalogue, pattern: Pattern, i: int) -> dic
     region_code = cat.disaster_region if pattern.lab.get("disaster") else rng.choice(sorted(cat.regions))
     region = find(region_code)
     elderly = bool(pattern.debtor.get("elderly"))
-    income_level = rng.choice(sorted(cat.income))
+    levels = sorted(cat.income)
+    income_level = rng.choices(levels, weights=[pattern.income.get(level, 1) for level in levels])[0]
     simulation = dict(pattern.simulation)
     if simulation.get("skip_trace_phone") == "synthetic":
         simulation["skip_trace_phone"] = synthetic_phone(region.country, 5000 + i)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from activities.score_activities import features
 from db.models import Case, CaseHistory, Complaint, ContactAttempt, Debtor, InstallmentPlan, LegalAction, Payment
 from db.session import Database
 
@@ -78,13 +79,16 @@ def _recovered(cases, payments) -> dict[str, Decimal]:
 
 
 def _by_day(cases, payments, started: datetime, days: int) -> list[float]:
-    """Share of the amount due recovered by the end of each day (0 .. days)."""
+    """Share of the amount due recovered by the end of each day (0 .. days), each account's at most its due."""
     due = {c.account_id: c.amount_due for c in cases}
     total = sum(due.values(), Decimal(0)) or Decimal(1)
     per_day = [Decimal(0)] * (days + 1)
+    paid: dict[str, Decimal] = defaultdict(Decimal)
     for p in sorted(payments, key=lambda p: p.received_at):
         day = min(max(int(_days(p.received_at, started)), 0), days)
-        per_day[day] += p.amount
+        counted = max(min(p.amount, due.get(p.account_id, Decimal(0)) - paid[p.account_id]), Decimal(0))
+        paid[p.account_id] += counted  # at most what was due, as the recovery rate counts it
+        per_day[day] += counted
     out, running = [], Decimal(0)
     for amount in per_day:
         running += amount
@@ -126,20 +130,13 @@ def cohort_figures(rows: dict[str, Any], started: datetime, days: int, debtors: 
 
 
 async def audit(url: str) -> dict[str, Any]:
-    """The compliance audit of the run's contact log (lab/audit.py, the audit engineer's module)."""
-    try:
-        from lab import audit as auditor
-    except ImportError:
-        return {"available": False, "violations": None,
-                "note": "lab/audit.py is not in this tree yet: the contact log was not audited"}
-    check = getattr(auditor, "audit_database", None) or getattr(auditor, "audit", None)
-    result = check(url)
-    if hasattr(result, "__await__"):
-        result = await result
-    violations = getattr(result, "violations", result)
-    listed = [str(v) for v in violations] if isinstance(violations, list | tuple) else violations
-    return {"available": True, "violations": len(listed) if isinstance(listed, list) else listed,
-            "details": listed[:20] if isinstance(listed, list) else []}
+    """The compliance audit (:mod:`lab.audit`) of the run's whole contact log against SPEC §3's rules."""
+    from lab.audit import audit_database
+
+    result = await audit_database(url)
+    return {"attempts": result.attempts, "violations": len(result.violations), "clean": result.clean,
+            "rules": {r.rule: {"checked": r.checked, "violations": len(r.violations)} for r in result.rules},
+            "details": [str(v) for v in result.violations[:20]]}
 
 
 async def build(db: Database, url: str, req: LabRequest, cohorts: list[Cohort], started: datetime,
@@ -187,12 +184,8 @@ async def outcomes(db: Database, population: Path) -> list[dict[str, Any]]:
     return out
 
 
-FEATURES = ("amount", "age", "income", "region", "grade", "asset_flight_risk")
-
-
 def features_of(event: dict[str, Any]) -> dict[str, Any]:
     """The score's inputs from a default event (as JSON): what is known when a debt defaults."""
     debtor = event["debtor"]
-    return {"amount": float(event["amount_due"]), "age": int(debtor["age"]),
-            "income": float(debtor.get("monthly_disposable_income") or 0), "region": debtor["region"],
-            "grade": event.get("grade") or "", "asset_flight_risk": int(bool(event.get("asset_flight_risk")))}
+    return features(event["amount_due"], debtor["age"], debtor.get("monthly_disposable_income"), debtor["region"],
+                    event.get("grade"), bool(event.get("asset_flight_risk")))

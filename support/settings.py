@@ -71,6 +71,10 @@ class Settings(BaseSettings):
                                                  "(default: not served)")
     adapters: str = Field("simulated", validation_alias="COLLECTIONS_ADAPTERS", pattern=r"^(simulated|[\w.]+(:\w+)?)$",
                           description="outside systems: 'simulated' or 'package.module:factory'")
+    score_model: str | None = Field(
+        None, validation_alias="COLLECTIONS_SCORE_MODEL",
+        description="a recovery score model (`collections lab train`): each new case is scored when it opens "
+                    "(default: no score)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = Field(
         None, validation_alias="LOG_LEVEL", description="log level (default INFO for the worker, ERROR for the CLI)")
     payload_keys: SecretStr | None = Field(None, validation_alias="COLLECTIONS_PAYLOAD_KEYS",
@@ -178,6 +182,15 @@ class Settings(BaseSettings):
         if v is None or not v.strip():
             return None
         parse_bind(v)  # a ValueError saying what is accepted
+        return v.strip()
+
+    @field_validator("score_model")
+    @classmethod
+    def _score_model(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        if not Path(v.strip()).is_file():  # its shape is checked where it is loaded (the worker)
+            raise ValueError(f"no such file: {v.strip()}")
         return v.strip()
 
     @field_validator("operator")

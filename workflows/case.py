@@ -42,6 +42,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_activities import CaseActivities
+    from activities.score_activities import ScoreActivities, ScoreRequest
     from workflows import patches, presentation, protections, rules
     from workflows.effects import NO_EFFECT, CaseEvents
     from workflows.desk import Desk
@@ -130,6 +131,8 @@ class DelinquentAccountWorkflow:
         self.s.next_step = self.s.ladder_start = strategies.first_step(self.ladder, band)
         self.s.outstanding = self.ev.amount_due
         self.s.limitation_expires_on = rules.limitation_expiry(due).isoformat()
+        if self._input.score and workflow.patched(patches.RECOVERY_SCORE):
+            await self._score()
         opened = await workflow.execute_activity_method(
             CaseActivities.open_case,
             OpenCaseRequest(event=self.ev, grade=self.s.grade, limitation_expires_on=self.s.limitation_expires_on,
@@ -151,6 +154,13 @@ class DelinquentAccountWorkflow:
         else:
             self.s.stage = Stage.WAKE_UP_LADDER
             await self.record("case opened" + self.negotiation.offer_note(), actor=self.ev.actor)
+
+    async def _score(self) -> None:
+        """The recovery score (COLLECTIONS_SCORE_MODEL), computed from the debtor's row by an activity."""
+        self.s.score = await workflow.execute_activity_method(
+            ScoreActivities.score_case, ScoreRequest(self.ev.account_id, self.debtor.debtor_id, self.ev.amount_due,
+                                                     self.ev.grade, self.ev.asset_flight_risk),
+            summary="recovery score", **DB_ACTIVITY)
 
     async def _advance(self) -> None:
         """Take the case one step further, or wait for the next thing to happen."""

@@ -179,6 +179,7 @@ class CaseState:
     installment_share: str | None = None
     ladder_start: int = 0  # the ladder step the case started with (an amount band of its strategy)
     plan_max_periods: int = rules.MAX_PLAN_PERIODS  # the longest plan the case's strategy offers and accepts
+    score: float | None = None  # the recovery score when the case opened (COLLECTIONS_SCORE_MODEL; None: none)
 
 
 _RULES = rules.DEFAULT_RULES
@@ -232,6 +233,9 @@ class CaseInput:
     # The strategy the case started with (COLLECTIONS_STRATEGY at ingest: its
     # ladder, plan terms and legal thresholds); None: the default strategy.
     strategy: CaseStrategy | None = None
+    # Scored when it opens (COLLECTIONS_SCORE_MODEL set at intake): the
+    # score_case activity computes the recovery score; False: no score.
+    score: bool = False
     # The steps people do at the desk for this case (SPEC §8): ``human_call``,
     # ``skip_trace_review``, ``court_entry``; decided at intake from the
     # settings (Settings.desk_steps), so a case keeps what it started with.

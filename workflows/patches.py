@@ -57,6 +57,7 @@ LETTER_DELIVERY = "letter-delivery-v1"
 ADDRESS_ON_FILE = "address-on-file-v1"
 STRATEGY = "strategy-v1"
 DESK = "work-desk-v1"
+RECOVERY_SCORE = "recovery-score-v1"
 
 
 def legacy_legal_wait(wake: int) -> str:
@@ -121,4 +122,9 @@ LEDGER: tuple[Patch, ...] = (
           "court_entry) opens a work item and waits for its outcome (workflows/desk.py); before, the simulated "
           "adapters did every step (a case with no desk steps never asks, and records no marker)",
           "once no run started before issue 13 is open"),
+    Patch(RECOVERY_SCORE, "issue 14 (the strategy lab: the recovery score)",
+          "a case whose input asks for a score (CaseInput.score: COLLECTIONS_SCORE_MODEL set at intake) runs the "
+          "score_case activity when it opens and shows the number in its status and the RecoveryScore search "
+          "attribute; before, no score (a case not asking never calls patched, and records no marker)",
+          "once no run started before issue 14 is open"),
 )

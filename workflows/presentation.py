@@ -70,6 +70,7 @@ def case_status(ev: DefaultEvent, s: CaseState, showing: Showing, case_id: str) 
         plan_offer=PlanOffer(str(offer[0]), offer[1]) if offer else None,
         plan=plan_status(s),
         legal=legal_status(s),
+        score=s.score,
     )
 
 
@@ -102,6 +103,7 @@ def search_attributes(ev: DefaultEvent, s: CaseState, showing: Showing) -> dict[
         "CaseStage": s.stage, "DebtorGrade": s.grade, "Region": ev.debtor.region,
         "PausedBy": protections.paused_by(s, showing.quiet_hours), "OutstandingAmount": s.outstanding,
         "DebtorId": ev.debtor.debtor_id,
+        **({"RecoveryScore": s.score} if s.score is not None else {}),
     }
 
 

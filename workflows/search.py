@@ -17,15 +17,17 @@ REGION = SearchAttributeKey.for_keyword("Region")
 PAUSED_BY = SearchAttributeKey.for_keyword_list("PausedBy")
 OUTSTANDING_AMOUNT = SearchAttributeKey.for_float("OutstandingAmount")
 DEBTOR_ID = SearchAttributeKey.for_keyword("DebtorId")
+RECOVERY_SCORE = SearchAttributeKey.for_float("RecoveryScore")  # only on scored cases (COLLECTIONS_SCORE_MODEL)
 STRATEGY = SearchAttributeKey.for_keyword("Strategy")  # name@version of the case's strategy (SPEC §9)
 
-KEYS = {k.name: k for k in (CASE_STAGE, DEBTOR_GRADE, REGION, PAUSED_BY, OUTSTANDING_AMOUNT, DEBTOR_ID, STRATEGY)}
+KEYS = {k.name: k for k in (CASE_STAGE, DEBTOR_GRADE, REGION, PAUSED_BY, OUTSTANDING_AMOUNT, DEBTOR_ID, STRATEGY,
+                            RECOVERY_SCORE)}
 
 # For `temporal server start-dev --search-attribute` and the operator service.
 DEFINITIONS = {
     "CaseStage": "Keyword", "DebtorGrade": "Keyword", "Region": "Keyword",
     "PausedBy": "KeywordList", "OutstandingAmount": "Double", "DebtorId": "Keyword",
-    "Strategy": "Keyword",
+    "Strategy": "Keyword", "RecoveryScore": "Double",
 }
 
 

@@ -146,6 +146,7 @@ class CaseStatus:
     plan_offer: PlanOffer | None = None
     plan: PlanStatus | None = None
     legal: LegalStatus | None = None
+    score: float | None = None  # the recovery score (0..1) when the case opened; None: not scored
 
 
 @dataclass
