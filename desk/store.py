@@ -278,6 +278,9 @@ class DeskStore:
             if item.status == "claimed":
                 who = "you" if item.claimed_by == actor.name else item.claimed_by
                 raise Conflict(f"task {item.id} is already claimed by {who}")
+            closed = await s.scalar(select(Case.closed_reason).where(Case.account_id == item.account_id))
+            if closed:
+                raise Conflict(f"task {item.id}: case {item.account_id} is closed ({closed}); nothing to do")
             if item.window_start is not None and now < item.window_start:
                 raise Conflict(f"task {item.id} can be claimed from {local_stamp(item.window_start, tz or 'UTC')}")
             if item.kind == "human_call":
@@ -450,8 +453,11 @@ class DeskStore:
             return "upheld: nothing changes" if task.outcome == "upheld" else "review recorded"
         if self.client is None:
             return f"cleared; team {task.team_id} stays suspended until the clearance is sent to its cases"
-        status, detail = await Protections(self.client, self.db, self.settings.complaint_threshold).clear_team(
-            f"desk-review-{task.id}", task.team_id, await self.clock(), actor=operator)
+        try:
+            _, detail = await Protections(self.client, self.db, self.settings.complaint_threshold).clear_team(
+                f"desk-review-{task.id}", task.team_id, await self.clock(), actor=operator)
+        except RPCError as e:
+            return f"cleared; team {task.team_id}'s cases were not all told ({e.message}): send team.review_cleared"
         return detail
 
     # ------------------------------------------------------------ helpers

@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from intake.regions import local_time, zone_of
 from support.logs import get_logger
-from db.models import Case, Complaint, Disaster, TeamSuspension
+from db.models import Case, Complaint, Disaster, TeamSuspension, WorkItem
 from db.session import Database
 from workflows import rules
 from workflows.model import CaseEvent, case_workflow_id
@@ -92,6 +92,7 @@ class Protections:
             if trips:
                 s.add(TeamSuspension(team_id=team_id, day=day, complaints=count, threshold=self.threshold,
                                      suspended_at=at))
+                await self._open_review(s, team_id, day.isoformat(), at, count)
         if not (trips or (open_trip is not None and count > self.threshold)):
             return "recorded", f"complaint {count} of the day against {team_id} (threshold {self.threshold})"
         n = await self._fan_out(Case.team_id == team_id, CaseEvent(
@@ -113,10 +114,23 @@ class Protections:
                 TeamSuspension.cleared_by_event == event_id))
         if not by_this:
             return NO_EFFECT, f"no effect: team {team_id} is not suspended"
+        async with self.db.transaction() as s:  # the desk's review of the team is over too
+            await s.execute(update(WorkItem).where(
+                WorkItem.kind == "compliance_review", WorkItem.team_id == team_id, WorkItem.account_id.is_(None),
+                WorkItem.status.in_(("open", "claimed")),
+            ).values(status="done", outcome="cleared", completed_by=actor or event_id, completed_at=at, updated_at=at))
         n = await self._fan_out(Case.team_id == team_id, CaseEvent(
             event_id, "team.review_cleared", at, {"team_id": team_id}, actor=actor))
         self.log.info("team cleared", team_id=team_id, cases=n)
         return "dispatched", f"team {team_id} cleared; {_cases(n)} released from its suspension"
+
+    async def _open_review(self, s, team_id: str, day: str, at: datetime, complaints: int) -> None:
+        """The work desk's compliance_review of a tripped team (SPEC §8), once per team and day."""
+        await s.execute(self.db.insert(WorkItem).values(
+            key=f"team-review:{team_id}:{day}", account_id=None, debtor_id=None, kind="compliance_review",
+            team_id=team_id, step="team_review", status="open", created_at=at, updated_at=at,
+            detail={"complaints": complaints, "threshold": self.threshold},
+        ).on_conflict_do_nothing())
 
     async def _fan_out(self, where, event: CaseEvent) -> int:
         """Signal every open case matching ``where``; returns how many were reached."""

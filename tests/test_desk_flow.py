@@ -14,9 +14,12 @@ from sqlalchemy import func, select
 from db.models import Case, CaseHistory, ComplianceIncident, ContactAttempt, DeskAction, Payment, WorkItem
 from desk import operators
 from desk.store import Conflict, DeskError, DeskStore, Entry, Forbidden, Invalid, NotFound
-from tests.helpers import advance_to_local, attempts, default_event, settings_for, start_case, uid
+from intake.protections import Protections
+from tests.helpers import STARTED, advance_to_local, attempts, case_input, default_event, settings_for, start_case, uid
 from worker import build_worker
 from workflows import rules
+from workflows.case import DelinquentAccountWorkflow
+from workflows.model import case_workflow_id
 
 TZ = "Asia/Shanghai"
 
@@ -31,9 +34,10 @@ async def until(condition, what: str, tries: int = 300):
     raise AssertionError(f"never happened: {what}")
 
 
-async def items(db, account_id: str, **where) -> list[WorkItem]:
+async def items(db, account_id: str | None, **where) -> list[WorkItem]:
     async with db.sessions() as s:
-        q = select(WorkItem).where(WorkItem.account_id == account_id).order_by(WorkItem.id)
+        q = select(WorkItem).where(WorkItem.account_id.is_(None) if account_id is None else
+                                   WorkItem.account_id == account_id).order_by(WorkItem.id)
         for k, v in where.items():
             q = q.where(getattr(WorkItem, k) == v)
         return list((await s.scalars(q)).all())
@@ -158,3 +162,218 @@ async def test_a_payment_on_the_call_lowers_the_balance_once(env, db, task_queue
     assert [(p.payment_id, p.amount, p.source) for p in paid] == [
         (f"call-case-{account}:human_call:2", Decimal("200.50"), "call")]
     assert case.outstanding == Decimal("1000.00")
+
+
+async def test_two_claims_racing_for_the_last_call_slot_one_wins(env, db, task_queue, people):
+    """Two accounts of one debtor, each with its day-3 task; one connected call left today (the cap is 1):
+    two agents claim at once, one gets the slot and the other is told why not; the same task claimed twice
+    by two agents: one wins."""
+    debtor, accounts = f"D-{uid()}", [f"A-RACE{i}-{uid()}" for i in range(2)]
+    store = store_for(env, db, task_queue, max_connected_calls=1)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        start = await advance_to_local(env, TZ, time(10, 0))
+        for account in accounts:
+            await start_case(env, task_queue, default_event(account, occurred_at=start, tz=TZ, debtor_id=debtor),
+                             desk_steps=["human_call"])
+        await env.sleep(timedelta(days=3, hours=1))
+        first, second = [await an_item(db, a, kind="human_call", status="open") for a in accounts]
+        results = await asyncio.gather(store.claim("alice", first.id), store.claim("bob", second.id),
+                                       return_exceptions=True)
+        won = [r for r in results if not isinstance(r, Exception)]
+        lost = [r for r in results if isinstance(r, Exception)]
+        assert len(won) == 1 and len(lost) == 1
+        assert isinstance(lost[0], Conflict) and "connected calls today (cap 1)" in lost[0].message
+        async with db.sessions() as s:
+            dialing = await s.scalar(select(func.count()).select_from(ContactAttempt).where(
+                ContactAttempt.debtor_id == debtor, ContactAttempt.outcome == "dialing"))
+        assert dialing == 1
+        # the winner releases: the slot is free again, and two agents race for the same task
+        loser_task = second.id if won[0].id == first.id else first.id
+        await store.release(won[0].claimed_by, won[0].id)
+        same = await asyncio.gather(store.claim("alice", loser_task), store.claim("bob", loser_task),
+                                    return_exceptions=True)
+        assert sorted(type(r).__name__ for r in same) == ["Conflict", "Task"]
+        assert "already claimed by" in next(r for r in same if isinstance(r, Conflict)).message
+
+
+async def test_a_skip_trace_review_with_a_new_number_resumes_the_ladder(env, db, task_queue, people):
+    account, number = f"A-TRACE-{uid()}", "+86 139 1111 2222"
+    store = store_for(env, db, task_queue)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        start = await advance_to_local(env, TZ, time(10, 0))
+        handle = await start_case(env, task_queue, default_event(account, occurred_at=start, tz=TZ, grade="III"),
+                                  desk_steps=["human_call", "skip_trace_review"])
+        item = await an_item(db, account, kind="skip_trace_review", status="open")
+        assert (await handle.query("status"))["stage"] == "skip_tracing"
+        with pytest.raises(Forbidden, match="only compliance staff or supervisors work skip_trace_review"):
+            await store.claim("alice", item.id)
+        await store.claim("cora", item.id)
+        with pytest.raises(Invalid, match="a found number is needed"):
+            await store.complete("cora", item.id, Entry("found", phone="call me"))
+        done = await store.complete("cora", item.id, Entry("found", phone=number))
+        assert done.case.stage == "wake_up_ladder"
+        await until(lambda: attempts(db, account), "the ladder's first call")
+        history = [e async for e in handle.fetch_history_events()]
+    assert (await attempts(db, account))[0].phone_masked == "***2222"  # the new number was dialled
+    assert ("skip trace review: a new number on file", "cora") in await notes(db, account)
+    async with db.sessions() as s:
+        row = await s.get(WorkItem, item.id)
+    assert row.detail["phone"] == "***2222"
+    assert not any("1111" in str(e) for e in history)  # the number never reached Temporal
+
+
+async def test_a_compliance_review_clears_a_tripped_team_and_its_cases_resume(env, db, task_queue, people):
+    team, account = f"team-{uid()}", f"A-TEAM-{uid()}"
+    store = store_for(env, db, task_queue)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        start = await advance_to_local(env, TZ, time(10, 0))
+        handle = await env.client.start_workflow(  # under its own id: the team's events reach it by that
+            DelinquentAccountWorkflow.run, case_input(default_event(account, occurred_at=start, tz=TZ, team_id=team)),
+            id=case_workflow_id(account), task_queue=task_queue)
+        STARTED.append(handle)
+        await until(lambda: _case_row(db, account), "the case's row")
+        protections = Protections(env.client, db, threshold=5)
+        for i in range(6):
+            await protections.file_complaint(f"cmp-{uid()}", account, team, "rude", start)
+        await until(lambda: _paused(handle, "team_suspended"), "the team's case paused")
+        review = await an_item(db, None, kind="compliance_review", team_id=team)
+        assert review.status == "open" and review.detail["complaints"] == 6
+        with pytest.raises(Forbidden):
+            await store.claim("lee", review.id)  # legal staff do not review teams
+        await store.claim("cora", review.id)
+        done = await store.complete("cora", review.id, Entry("cleared", note="complaints reviewed"))
+        assert f"team {team} cleared" in done.effect
+        await until(lambda: _paused(handle, None), "the case resumed")
+
+        async def cleared_by_cora():
+            return (f"team {team} cleared by review: resumed", "cora") in await notes(db, account)
+        await until(cleared_by_cora, "the clearance in the case history, naming the reviewer")
+
+
+async def _case_row(db, account):
+    async with db.sessions() as s:
+        return await s.get(Case, account)
+
+
+async def _paused(handle, kind):
+    paused = (await handle.query("status"))["paused_by"]
+    return kind in paused if kind else not paused
+
+
+async def test_legal_staff_enter_the_courts_answers_and_the_payment_order_clocks_run(env, db, task_queue, people):
+    """COLLECTIONS_COURT=desk: no docket is read; the answers legal staff enter drive the track, and a court
+    that does not answer within its statutory days is escalated as before."""
+    account = f"L-DESK-{uid()}"
+    store = store_for(env, db, task_queue)
+
+    async def enter(outcome: str, ref: str):
+        item = await an_item(db, account, kind="court_entry", status="open")
+        assert outcome in item.detail["expects"]
+        assert item.id in [t.id for t in await store.list_tasks("lee", kind="court_entry")]
+        await store.claim("lee", item.id)
+        return item, await store.complete("lee", item.id, Entry(outcome, reference=ref))
+
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        start = await advance_to_local(env, TZ, time(10, 0))
+        handle = await start_case(env, task_queue, default_event(
+            account, occurred_at=start, tz=TZ, simulation={"answers": True},
+            debtor={"address": "88 Century Avenue, Pudong, Shanghai"}), desk_steps=["court_entry"])
+        await env.sleep(timedelta(days=23))  # the letter's window is over: the payment order is applied for
+        first = await an_item(db, account, kind="court_entry", status="open")
+        assert first.detail["expects"] == ["accepted", "rejected"] and first.team_id is None
+        await env.sleep(timedelta(days=6))  # nobody enters the court's decision: overdue, escalated
+        await until(lambda: _escalated(db, account), "the late court escalated")
+        item, done = await enter("accepted", "(2026) Hu 0115 Min Du 17")
+        assert done.case.next_action == "payment_order_issued"
+        item, done = await enter("order_served", "(2026) Hu 0115 Min Du 17")
+        served_at = (await _step_rows(db, account))["order_served"]
+        assert done.case.next_action == "objection_window_ends"
+        objection = await an_item(db, account, kind="court_entry", status="open")
+        assert objection.detail["expects"] == ["objected"]
+        await env.sleep(timedelta(days=16))  # nobody objected within the 15 days
+        status = await handle.result()
+    steps = await _step_rows(db, account)
+    assert status.closed_reason == "enforcement_requested"
+    assert served_at + timedelta(days=15) <= steps["enforcement"] < served_at + timedelta(days=16)
+    assert [i.status for i in await items(db, account, kind="court_entry")] == ["done", "done", "expired"]
+    assert any(n.startswith("court answer entered by lee: accepted") and a == "lee" for n, a in await notes(db, account))
+
+
+async def _step_rows(db, account):
+    from db.models import LegalStepRow
+    async with db.sessions() as s:
+        rows = (await s.scalars(select(LegalStepRow).where(LegalStepRow.account_id == account))).all()
+    return {r.step: r.at for r in rows}
+
+
+async def _escalated(db, account):
+    return "late_applied" in await _step_rows(db, account)
+
+
+async def _snapshot(db, account):
+    async with db.sessions() as s:
+        work = [(i.id, i.status, i.claimed_by, i.outcome, i.attempt_key, i.detail)
+                for i in (await s.scalars(select(WorkItem).where(WorkItem.account_id == account))).all()]
+        calls = [(r.idempotency_key, r.outcome, r.promised_date, r.paid_amount)
+                 for r in (await s.scalars(select(ContactAttempt).where(ContactAttempt.account_id == account))).all()]
+        paid = await s.scalar(select(func.count()).select_from(Payment).where(Payment.account_id == account))
+        incidents = await s.scalar(select(func.count()).select_from(ComplianceIncident))
+    return work, calls, paid, incidents
+
+
+async def _refusals(db) -> list[tuple[str, str, str | None]]:
+    async with db.sessions() as s:
+        rows = (await s.scalars(select(DeskAction).where(DeskAction.result == "refused").order_by(DeskAction.id))).all()
+    return [(r.operator, r.action, r.detail) for r in rows]
+
+
+async def test_every_refusal_says_why_and_changes_nothing(env, db, task_queue, people):
+    account = f"A-BAD-{uid()}"
+    store = store_for(env, db, task_queue)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        handle, start, item = await day3_task(env, db, task_queue, account)
+        today = rules.local_date(await env.get_current_time(), TZ)
+        n = item.id
+
+        async def refused(error, message, call):
+            before, audit_before = await _snapshot(db, account), len(await _refusals(db))
+            with pytest.raises(error) as caught:
+                await call
+            assert message in caught.value.message, caught.value.message
+            assert await _snapshot(db, account) == before  # nothing changed
+            assert len(await _refusals(db)) == audit_before + 1  # but the refusal is on record
+
+        await refused(NotFound, "no task '12abc': a task id is a number", store.claim("alice", "12abc"))
+        await refused(NotFound, "no task 99999999", store.claim("alice", 99999999))
+        await refused(NotFound, "no operator named 'mallory'", store.claim("mallory", n))
+        await refused(Forbidden, "this task belongs to team general; olga works for team-b", store.claim("olga", n))
+        await refused(Forbidden, "only agents or supervisors work human_call tasks; lee's role is legal",
+                      store.claim("lee", n))
+        await refused(Conflict, f"task {n} is not claimed: claim it first",
+                      store.complete("alice", n, Entry("answered")))
+        await store.claim("alice", n)
+        await refused(Conflict, f"task {n} is already claimed by alice", store.claim("bob", n))
+        await refused(Conflict, f"task {n} is already claimed by you", store.claim("alice", n))
+        await refused(Conflict, f"task {n} is claimed by alice, not by bob", store.release("bob", n))
+        await refused(Invalid, f"promise date {today - timedelta(days=1)} is in the past",
+                      store.complete("alice", n, Entry("answered", promise_date=today - timedelta(days=1))))
+        for bad in ("-5", "abc", "1.234", "0"):
+            await refused(Invalid, f"payment {bad!r} is not accepted: a positive decimal amount",
+                          store.complete("alice", n, Entry("answered", paid=bad)))
+        await refused(Invalid, "outcome 'objected' is not accepted for task", store.complete(
+            "alice", n, Entry("objected")))
+        await refused(Invalid, "a promise or a payment needs the outcome 'answered', not 'no_answer'",
+                      store.complete("alice", n, Entry("no_answer", promise_date=today + timedelta(days=3))))
+        await refused(Invalid, "--reference does not apply to a human_call task",
+                      store.complete("alice", n, Entry("answered", reference="X-1")))
+        done = await store.complete("alice", n, Entry("refused", note="We will tell your employer."))
+        assert done.warning and "compliance incident" in done.warning  # a blocked note raises an incident
+        await refused(Conflict, f"task {n} is already completed (refused, by alice)",
+                      store.complete("alice", n, Entry("answered")))
+        await refused(Conflict, f"task {n} is already completed", store.release("alice", n))
+    assert [(o, a) for o, a, _ in await _refusals(db)][:3] == [("alice", "claim")] * 2 + [("mallory", "claim")]
+    async with db.sessions() as s:
+        incident = (await s.scalars(select(ComplianceIncident).where(ComplianceIncident.account_id == account))).one()
+        review = (await s.scalars(select(WorkItem).where(WorkItem.kind == "compliance_review",
+                                                         WorkItem.account_id == account))).one()
+    assert incident.source == "transcript" and review.status == "open"

@@ -116,6 +116,7 @@ class DelinquentAccountWorkflow:
             if self._history_is_long() or self._continue_now:
                 await self._continue_as_new()
             await self._advance()
+            self.desk.taken_in()  # a work item's outcome read in this step is taken in: its Update answers
         await self._handle_events()  # payments that arrived with the closing step are still recorded
         await workflow.wait_condition(workflow.all_handlers_finished)  # an Update in flight finishes its writes
         return self.status()
@@ -515,6 +516,7 @@ class DelinquentAccountWorkflow:
         return info.get_current_history_length() >= self._input.history_limit or info.is_continue_as_new_suggested()
 
     async def _continue_as_new(self) -> NoReturn:
+        self.desk.leaving = True  # a work_item_done Update answers now; the new run reads the item again
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(dataclasses.replace(self._input, state=self.s, pending_events=self.inbox))
 

@@ -62,6 +62,8 @@ class Desk:
         self.pending: str | None = None  # done, read, being applied by the case
         self.applied: set[str] = set()  # taken in: the Update may answer
         self.court_keys: set[str] = set()  # court_entry items (their Update makes the legal track look now)
+        self.entered: set[str] = set()  # court answers already recorded in the case history
+        self.leaving = False  # the run continues as new: an Update waiting for its item answers now
 
     def takes(self, kind: str) -> bool:
         """Whether people do ``kind`` for this case (a case without desk steps records no patch marker)."""
@@ -176,13 +178,15 @@ class Desk:
         if settled.status != "done" and not close:
             return CourtDocket()
         self.waiting = None
-        self.applied.add(key)
+        if settled.status == "done" and key not in self.entered:
+            self.entered.add(key)
+            await case.record(f"court answer entered by {settled.completed_by}: {settled.outcome} "
+                              f"({settled.reference})", actor=settled.completed_by)
         if settled.status != "done":
+            self.applied.add(key)
             return CourtDocket()
-        field = DOCKET_FIELD[settled.outcome]
-        await case.record(f"court answer entered by {settled.completed_by}: {settled.outcome} "
-                          f"({settled.reference})", actor=settled.completed_by)
-        return CourtDocket(**{field: settled.on})
+        self.pending = key  # taken in once the legal track's step is over (the case calls taken_in)
+        return CourtDocket(**{DOCKET_FIELD[settled.outcome]: settled.on})
 
     # ------------------------------------------------------------ the Update
 
@@ -198,8 +202,8 @@ class Desk:
         self.delivered.add(key)
         if key in self.court_keys:
             self.case.replan()  # the legal track reads the docket again now
-        await workflow.wait_condition(lambda: key in self.applied)
+        await workflow.wait_condition(lambda: key in self.applied or self.leaving)
         st = self.case.status()
-        return DeskEffect(applied=True, stage=str(st.stage), outstanding=st.outstanding, next_action=st.next_action,
+        return DeskEffect(applied=key in self.applied, stage=str(st.stage), outstanding=st.outstanding, next_action=st.next_action,
                           next_action_at=st.next_action_at, paused_by=[str(p) for p in st.paused_by],
                           closed_reason=str(st.closed_reason) if st.closed_reason else None)

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from workflows.desk import Desk
     from workflows.model import CaseState, Debtor, DefaultEvent
     from workflows.status import ClosedReason, Stage
 
@@ -22,6 +23,7 @@ class CaseHost(Protocol):
     s: CaseState  # the case's state; a part changes its own share of it in place
     ev: DefaultEvent  # the default event that opened the case (account, currency, contract)
     debtor: Debtor
+    desk: Desk  # the steps people do (SPEC §8): the legal track asks it for the court's answers
 
     async def record(self, note: str, *, actor: str | None = None) -> None:
         """Persist the case's state (one case_history row) and publish it;

@@ -180,10 +180,13 @@ class LegalTrack:
                                    f"court {what} due by {self._local(legal.deadline)}")
 
     async def _end_objection_window(self, legal: LegalState) -> None:
-        if not await self.case.wait_until(legal.deadline,
-                                          f"{self.clocks.objection_days} days for the debtor to pay or object"):
-            return  # an event came first (a payment settles the case)
-        docket = await self._docket(legal, "payment_order")
+        desk = self._desk_court()
+        docket = await self._docket(legal, "payment_order") if desk else None  # an objection entered meanwhile
+        if docket is None or not docket.objected_at:
+            if not await self.case.wait_until(legal.deadline,
+                                              f"{self.clocks.objection_days} days for the debtor to pay or object"):
+                return  # an event came first (a payment settles the case)
+            docket = await self._docket(legal, "payment_order", close=desk)
         if self.must_wait():
             return  # a payment, a protection or an Update came meanwhile: it goes first
         # an objection counts only when filed inside the window
@@ -338,7 +341,13 @@ class LegalTrack:
             case.interrupt_limitation(rules.local_date(filed.filed_at, case.debtor.timezone))
         return filed
 
-    async def _docket(self, legal: LegalState, kind: str) -> CourtDocket:
+    def _desk_court(self) -> bool:
+        """Legal staff enter the court's answers (COLLECTIONS_COURT=desk at intake) instead of the docket."""
+        return self.case.desk.takes("court_entry")
+
+    async def _docket(self, legal: LegalState, kind: str, *, close: bool = False) -> CourtDocket:
+        if self._desk_court():  # a court_entry work item; ``close``: its window is over
+            return await self.case.desk.court_docket(legal, kind, close=close)
         return await workflow.execute_activity_method(
             CaseActivities.court_docket,
             CourtQuery(self.case.ev.account_id, kind, legal.application_ref, legal.applied_at, self.case.debtor),
@@ -373,6 +382,8 @@ class LegalTrack:
         at = now + every
         if legal.deadline is not None and now < legal.deadline < at:
             at = legal.deadline
+        if self._desk_court():  # people enter the answer (the Update wakes the case): wait for the clock only
+            at = legal.deadline if legal.deadline is not None and now < legal.deadline else None
         await self.case.wait_until(at, summary)
 
     def _local(self, at: datetime) -> str:
