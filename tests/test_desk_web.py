@@ -11,10 +11,16 @@ Uvicorn and runs a real case on the time-skipping server.
 
 from __future__ import annotations
 
+import asyncio
 import html
+import json
+import os
 import re
-from datetime import date, datetime, timedelta, timezone
+import socket
+from contextlib import asynccontextmanager
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,6 +32,10 @@ from db.models import (Case, CaseHistory, Complaint, ContactAttempt, Debtor, Des
 from desk import operators, supervisor
 from desk.web.app import create_app
 from support.settings import load_settings
+from tests.helpers import TrackingIngestor, advance_to_local, default_event, uid
+from worker import build_worker
+from workflows import rules
+from workflows.model import case_workflow_id
 
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)  # 10:00 in Asia/Shanghai, inside the contact window
 TZ = "Asia/Shanghai"
@@ -367,3 +377,144 @@ async def test_the_supervisor_page_with_an_empty_database(db):
                      connect_temporal=False)
     page = (await (await sign_in(app, "sam")).get("/supervisor")).text
     assert "Open cases: 0" in page and "no open task" in page and "no case yet" in page
+
+
+# ---------------------------------------------------------------- in a real browser, on a real case
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = os.environ.get("DESK_SCREENSHOTS")  # a directory: save the README's screenshots there
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@asynccontextmanager
+async def served(app):
+    """The app on Uvicorn in this event loop (the test's database and Temporal client are bound to it)."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False, lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def events(*objects: dict) -> list[str]:
+    return [json.dumps(o) for o in objects]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}: apt-get install chromium "
+                                                         "(.ci/run does)")
+async def test_in_a_browser_an_agent_claims_the_day_3_call_and_records_a_promise(env, db, task_queue):
+    """Three accounts ingested with COLLECTIONS_CALL_CENTRE=desk, so their day-3 human calls go to the desk; on
+    day 3 at 11:00 debtor-local alice signs in, sees them in her queue, claims one, records a promise: the case
+    answers that it is deferred to the day after the promise, and its page says so. Then a payment and six
+    complaints arrive, and the supervisor sees the recovery and the team's circuit breaker open."""
+    from playwright.async_api import async_playwright
+
+    await operators.add_operator(db, "alice", "agent", ["general"], PASSWORD)
+    await operators.add_operator(db, "sam", "supervisor", [], PASSWORD)
+    accounts = [f"ACC-{n}-{uid()}" for n in (1001, 1002, 1003)]
+    settings = load_settings(database_url=db.url, task_queue=task_queue, desk_secret=SECRET, call_centre="desk")
+    intake = TrackingIngestor(env.client, db, settings)
+    app = create_app(settings, db=db, client=env.client, clock=env.get_current_time, connect_temporal=False)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        start = await advance_to_local(env, TZ, time(10, 0))
+        report = await intake.ingest_lines(events(*(
+            default_event(account, occurred_at=start, tz=TZ, amount=amount)
+            for account, amount in zip(accounts, ("1200.50", "860.00", "15000.00")))), source="test")
+        assert report.accepted == 3, report
+        await env.sleep(timedelta(days=3, hours=1))
+        task_id = await _open_task(db, accounts[0])
+        for other in accounts[1:]:
+            await _open_task(db, other)
+        now = await env.get_current_time()
+        promise = rules.local_date(now, TZ) + timedelta(days=5)
+        async with served(app) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                               args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 900})
+                await page.goto(f"{base}/queue")
+                assert page.url.endswith("/login")  # not signed in: the sign-in page
+                await _sign_in(page, "alice")
+                await page.wait_for_url(f"{base}/queue")
+                row = page.locator("tr", has=page.locator(f'a[href="/tasks/{task_id}"]'))
+                assert accounts[0] in await row.inner_text() and "***8000" in await row.inner_text()
+                await _shot(page, "desk-queue.png")
+                await row.locator("button:has-text('Claim')").click()
+                await page.wait_for_url(f"{base}/tasks/{task_id}")
+                assert PHONE in await page.locator("#phone").inner_text()  # shown in full to the claiming agent
+                await page.check("input[name=outcome][value=answered]")
+                await page.fill("input[name=promise_date]", promise.isoformat())
+                await page.fill("textarea[name=note]", "Salary comes on the 1st; will pay then.")
+                await _shot(page, "desk-task.png")
+                await page.click("button:has-text('Record outcome')")
+                await page.wait_for_url(f"{base}/tasks/{task_id}")
+                flash = await page.locator(".flash").inner_text()
+                assert f"promise to pay by {promise}" in flash and "case now promise_to_pay" in flash
+                deferred = f"{promise + timedelta(days=1)} "
+                assert deferred in flash
+                assert deferred in await page.locator("#waits-for").inner_text()  # the case's own status query
+                assert PHONE not in await page.content()  # the call is over: masked again
+                await page.click("button:has-text('Sign out')")
+                await page.wait_for_url(f"{base}/login")
+
+                now = await env.get_current_time()
+                report = await intake.ingest_lines(events(
+                    {"event_id": f"pay-{uid()}", "type": "payment.received", "occurred_at": now.isoformat(),
+                     "account_id": accounts[2], "payment_id": "P-77", "amount": "5000.00"},
+                    *({"event_id": f"cmp-{uid()}", "type": "complaint.filed", "occurred_at": now.isoformat(),
+                       "account_id": accounts[1], "team_id": "general", "text": "called too often"}
+                      for _ in range(6))), source="test")
+                assert report.accepted == 7, report
+                await _sign_in(page, "sam")
+                await page.wait_for_url(f"{base}/supervisor")
+                text = await page.locator("main").inner_text()
+                assert "Open cases: 3" in text
+                assert "5,000.00 CNY recovered of 17,060.50 CNY due: recovery rate 29.3 %" in text
+                assert "open: contacts paused since" in text  # team general's circuit breaker
+                await _shot(page, "desk-supervisor.png")
+            finally:
+                await browser.close()
+        status = await env.client.get_workflow_handle(case_workflow_id(accounts[0])).query("status")
+    assert status["stage"] == "promise_to_pay" and status["promised_date"] == promise.isoformat()
+    assert "team_suspended" in status["paused_by"]  # the complaints tripped team general's circuit breaker
+    async with db.sessions() as s:
+        history = (await s.scalars(select(CaseHistory.actor).where(CaseHistory.account_id == accounts[0],
+                                                                   CaseHistory.actor.is_not(None)))).all()
+    assert "alice" in history  # the case history names the operator
+
+
+async def _sign_in(page, name: str) -> None:
+    await page.fill("input[name=name]", name)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button:has-text('Sign in')")
+
+
+async def _open_task(db, account: str) -> int:
+    for _ in range(300):
+        async with db.sessions() as s:
+            found = await s.scalar(select(WorkItem.id).where(WorkItem.account_id == account,
+                                                             WorkItem.status == "open"))
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no open work item for {account}")
+
+
+async def _shot(page, name: str) -> None:
+    if SHOTS:
+        await page.screenshot(path=str(Path(SHOTS) / name), full_page=True)
