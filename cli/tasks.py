@@ -84,8 +84,8 @@ def _print(result: Any, as_json: bool) -> None:
         elif not result:
             render.say("no tasks")
         else:
-            render.table(["id", "kind", "team", "account", "status", "due (debtor-local)", "claimed by",
-                          "calls left"], _rows(result))
+            render.wide(render.table(["id", "kind", "team", "account", "status", "due (debtor-local)",
+                                      "claimed by", "calls left"], _rows(result)))
     elif isinstance(result, TaskDetail):
         _print_detail(result, as_json)
     elif isinstance(result, Completion):

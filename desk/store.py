@@ -287,7 +287,8 @@ class DeskStore:
                 item.attempt_key = await self._reserve(s, item, debtor, now)
             item.status, item.claimed_by, item.claimed_at, item.updated_at = "claimed", actor.name, now, now
             await s.flush()
-            return self._task(item, tz)
+            left = await self._calls_left(s, [(item, tz)], now)  # after this call's reserved slot
+            return self._task(item, tz, left.get(item.id))
 
     async def _reserve(self, s, item: WorkItem, debtor: Debtor | None, now: datetime) -> str:
         """The call slot: a ``dialing`` row in contact_attempts, under the automatic calls' locks and caps."""

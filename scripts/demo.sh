@@ -65,6 +65,17 @@ fi
 echo "Applying database migrations (${DATABASE_URL:-./collections.db})..."
 "$PY" starter.py migrate
 
+# People in the loop (SPEC §8): the desk works the cases of one team, "general"
+# (the accounts that name no team): their day-3 human calls and empty skip
+# traces become work items (the intake writes this choice into each new case).
+# Every other team stays simulated. COLLECTIONS_CALL_CENTRE=simulated turns it off.
+export COLLECTIONS_CALL_CENTRE="${COLLECTIONS_CALL_CENTRE:-desk}"
+export COLLECTIONS_DESK_TEAMS="${COLLECTIONS_DESK_TEAMS:-general}"
+for who in "agent-g --role agent --team general" "ivy --role compliance" "sup --role supervisor"; do
+  # shellcheck disable=SC2086
+  "$PY" starter.py operators add $who >/dev/null 2>&1 || true  # already there on a second run
+done
+
 if [ -f "$DATA/worker.pid" ] && kill -0 "$(cat "$DATA/worker.pid")" 2>/dev/null; then
   echo "A worker is already running (pid $(cat "$DATA/worker.pid"))."
 else
@@ -90,6 +101,8 @@ Where to look:
   filtered cases:      .venv/bin/collections cases --paused any   (--stage, --grade, --region)
   the settings:        .venv/bin/collections settings
   operator commands:   .venv/bin/collections --help   (the same as: .venv/bin/python starter.py --help)
+  the work desk:       .venv/bin/collections tasks list --operator ivy   (skip trace reviews now;
+                       --operator agent-g: team general's day-3 calls; docs/desk.md)
   the contact log:     collections.db, table contact_attempts (sqlite3 collections.db)
 Stop the server and worker with: make stop
 TXT
