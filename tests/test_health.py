@@ -112,3 +112,20 @@ async def test_a_temporal_that_never_answers_is_cut_off_at_the_timeout(db, monke
         code, lines, _ = await health(capsys, "--timeout", "1")
     assert code == 1
     assert lines[0] == f"temporal   FAILED  {address} namespace default: no answer within 1 s"
+
+
+async def test_health_follows_the_temporal_profile_as_every_command_does(env, db, tmp_path, monkeypatch, capsys):
+    host = env.client.service_client.config.target_host
+    config = tmp_path / "temporal.toml"
+    config.write_text(f'[profile.default]\naddress = "127.0.0.1:1"\n\n[profile.staging]\naddress = "{host}"\n'
+                      f'namespace = "{env.client.namespace}"\n')
+    for name in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(config))
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    monkeypatch.setenv("TEMPORAL_PROFILE", "staging")
+    code, lines, _ = await health(capsys)
+    assert code == 0 and lines[0].startswith(f"temporal   ok  {host} namespace {env.client.namespace}")
+    monkeypatch.setenv("TEMPORAL_PROFILE", "default")
+    code, lines, _ = await health(capsys, "--timeout", "5")
+    assert code == 1 and lines[0].startswith("temporal   FAILED  127.0.0.1:1 namespace default: ")
