@@ -86,7 +86,8 @@ class Probe:
             with urllib.request.urlopen(f"http://{self.sdk_address}/metrics", timeout=PROBE_TIMEOUT_SECONDS) as r:
                 return r.read()
         try:
-            return await asyncio.to_thread(fetch)
+            page = await asyncio.to_thread(fetch)
+            return page if page.endswith(b"\n") or not page else page + b"\n"
         except OSError as e:
             return f"# the Temporal SDK's metrics are not available: {_first_line(e)}\n".encode()
 
