@@ -197,7 +197,8 @@ class CaseActivities(LegalActivities):
             )
             if snap.closed_reason:
                 values["closed_at"] = now
-            was_closed = await s.scalar(select(Case.closed_reason).where(Case.account_id == snap.account_id))
+            was_closed = await s.scalar(select(Case.closed_reason).where(Case.account_id == snap.account_id)
+                                        ) if snap.closed_reason else None  # a closing is counted once
             # Only ever move a case's row forward (a late retry must not roll it back).
             await s.execute(
                 update(Case).where(Case.account_id == snap.account_id, Case.revision <= snap.revision).values(**values)
