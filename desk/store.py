@@ -450,8 +450,11 @@ class DeskStore:
         return replace(done, case=effect, effect=done.effect + "; " + case_effect(effect, task.timezone))
 
     async def _review(self, operator: str, task: Task) -> str:
-        if task.outcome != "cleared" or task.account_id is not None or not task.team_id:
-            return "upheld: nothing changes" if task.outcome == "upheld" else "review recorded"
+        if task.account_id is not None:  # a compliance incident on a contact
+            return ("review upheld: the incident stands against team " + (task.team_id or "-")
+                    if task.outcome == "upheld" else "review cleared: the incident is dismissed")
+        if task.outcome != "cleared" or not task.team_id:
+            return f"review upheld: team {task.team_id} stays suspended"
         if self.client is None:
             return f"cleared; team {task.team_id} stays suspended until the clearance is sent to its cases"
         try:

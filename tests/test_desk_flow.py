@@ -377,3 +377,20 @@ async def test_every_refusal_says_why_and_changes_nothing(env, db, task_queue, p
         review = (await s.scalars(select(WorkItem).where(WorkItem.kind == "compliance_review",
                                                          WorkItem.account_id == account))).one()
     assert incident.source == "transcript" and review.status == "open"
+
+
+async def test_a_compliance_incident_on_a_call_opens_a_review(env, db, task_queue, people):
+    account = f"A-MISC-{uid()}"
+    store = store_for(env, db, task_queue)
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        start = await advance_to_local(env, TZ, time(10, 0))
+        await start_case(env, task_queue, default_event(
+            account, occurred_at=start, tz=TZ, team_id="team-b",
+            simulation={"answers": True, "agent_misconduct": True}))  # the simulated call centre's agent threatens
+        await env.sleep(timedelta(days=3, hours=1))
+        review = await an_item(db, account, kind="compliance_review")
+        assert review.team_id == "team-b" and "third_party_contact" in review.detail["kinds"]
+        assert [t.id for t in await store.list_tasks("cora", kind="compliance_review")] == [review.id]
+        await store.claim("cora", review.id)
+        done = await store.complete("cora", review.id, Entry("upheld", note="agent warned"))
+    assert done.effect == "review upheld: the incident stands against team team-b"
