@@ -76,11 +76,11 @@ def build_worker(
     # when the CPU is busy (measured with bench/disaster_fanout.py).
     worker_options.setdefault("max_cached_workflows", settings.max_cached_cases)
     worker_options.setdefault("max_concurrent_workflow_tasks", 16)
+    worker_options.setdefault("workflow_runner", WORKFLOW_RUNNER)  # the lab passes every module through
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[DelinquentAccountWorkflow],
-        workflow_runner=WORKFLOW_RUNNER,
         activities=activities.all() + DeskActivities(db, rules_).all() + ScoreActivities(
             db, score_model or (load_model(settings.score_model) if settings.score_model else None)).all(),
         **worker_options,

@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.adapters import simulated_adapters
 from db.migrate import upgrade
@@ -47,7 +48,7 @@ from lab import population as pop
 from lab import report as lab_report
 from support.settings import Settings, SettingsError, load_settings
 from support.temporal import register_search_attributes
-from worker import build_worker
+from worker import WORKFLOW_RUNNER, build_worker
 from workflows import rules
 
 TASK_QUEUE = "lab"
@@ -325,6 +326,11 @@ async def _simulate(env: WorkflowEnvironment, db: Database, url: str, req: LabRe
 
 
 def worker_tuning() -> dict[str, Any]:
-    """Worker options for a lab run (measured with bench figures in docs/lab.md)."""
+    """Worker options for a lab run (figures in docs/lab.md).  The workflow
+    sandbox passes every module through: the workflow code is the product's,
+    unchanged, but a new case no longer re-imports its modules in a fresh
+    sandbox (most of a lab run's CPU when there are thousands of cases)."""
+    runner = SandboxedWorkflowRunner(restrictions=WORKFLOW_RUNNER.restrictions.with_passthrough_all_modules())
     return {"max_concurrent_activities": int(os.environ.get("LAB_MAX_ACTIVITIES", "64")),
-            "max_concurrent_workflow_tasks": int(os.environ.get("LAB_MAX_WORKFLOW_TASKS", "32"))}
+            "max_concurrent_workflow_tasks": int(os.environ.get("LAB_MAX_WORKFLOW_TASKS", "32")),
+            "workflow_runner": runner}
