@@ -107,7 +107,8 @@ def health(ctx: typer.Context, timeout: Annotated[float, typer.Option(
            as_json: Annotated[bool, typer.Option("--json", help="as JSON")] = False) -> Any:
     """Check Temporal, the database and that its migrations are at head (exit 0 healthy, 1 not).
 
-    One line each. The worker answers the same on /readyz when COLLECTIONS_METRICS_BIND is set.
+    One line each. A worker with COLLECTIONS_METRICS_BIND set answers /readyz for itself (its Temporal
+    connection and the database).
     """
     async def work() -> int:
         checks = await run_checks(session_of(ctx).settings, timeout)
