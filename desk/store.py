@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.client import Client, RPCTimeoutOrCancelledError, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.service import RPCError
 
 import compliance
@@ -443,7 +443,7 @@ class DeskStore:
                                                wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=DeskEffect,
                                                rpc_timeout=UPDATE_WAIT)
             effect: DeskEffect = await update.result(rpc_timeout=UPDATE_WAIT)
-        except (WorkflowUpdateFailedError, RPCError, TimeoutError) as e:
+        except (WorkflowUpdateFailedError, RPCError, RPCTimeoutOrCancelledError, TimeoutError) as e:
             why = getattr(e, "cause", None) or e
             return replace(done, effect=f"{done.effect}; the case was not told now ({getattr(why, 'message', why)}): "
                                         "it reads the outcome when its wait ends")

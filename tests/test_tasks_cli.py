@@ -123,6 +123,16 @@ async def test_list_claim_release_and_refusals_in_one_line(env, db, monkeypatch,
         ("olga", "claim", "refused"), ("alice", "claim", "done")] + [("alice", "complete", "refused")] * 3 + [
         ("alice", "release", "done")]  # the unparsable date never reached the desk
 
+    # the outcome is recorded even when the case cannot be told now (here: no such workflow); it says so
+    assert (await run(monkeypatch, capsys, env, db, ["tasks", "claim", str(task), "--operator", "alice"]))[0] == 0
+    code, out, err = await run(monkeypatch, capsys, env, db, ["tasks", "complete", str(task), "--operator", "alice",
+                                                              "--outcome", "no_answer"])
+    assert (code, err) == (0, "")
+    assert out.startswith(f"task {task} done: call recorded: no_answer; the case was not told now")
+    async with db.sessions() as s:
+        row = await s.scalar(select(ContactAttempt).where(ContactAttempt.account_id == account))
+        assert (row.outcome, row.connected) == ("no_answer", False)
+
 
 async def test_starter_py_tasks_is_the_same_command(db, people):
     task, _, _ = await a_call_task(db)
