@@ -184,6 +184,26 @@ class Contact(_Section):
         )
 
 
+class Score(_Section):
+    """With COLLECTIONS_SCORE_MODEL: the initial grade from the recovery score
+    when upstream gives none (``grade_thresholds = { I = "0.70", III = "0.20" }``:
+    a score of at least 0.70 is grade I, below 0.20 grade III, else II)."""
+
+    grade_thresholds: dict[Literal["I", "III"], Decimal] = Field(default_factory=dict)
+
+    @field_validator("grade_thresholds", mode="before")
+    @classmethod
+    def _thresholds(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            raise ValueError(f"must be a table like {{ I = \"0.70\", III = \"0.20\" }}, got {v!r}")
+        checked = {k: _decimal(x, "share") for k, x in v.items()}
+        if any(x > 1 for x in checked.values()):
+            raise ValueError("a score is between 0 and 1")
+        if "I" in checked and "III" in checked and checked["III"] > checked["I"]:
+            raise ValueError("the threshold of III must not be above the threshold of I")
+        return checked
+
+
 def _default_ladder() -> list[Step]:
     return [Step(day=s.day, channel=s.channel) for s in rules.LADDER]
 
@@ -196,6 +216,7 @@ class Strategy(_Section):
     plan: Plan = Field(default_factory=Plan)
     legal: Legal = Field(default_factory=Legal)
     contact: Contact = Field(default_factory=Contact)
+    score: Score = Field(default_factory=Score)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -244,6 +265,7 @@ class Strategy(_Section):
             income_share=str(self.plan.income_share), max_periods=self.plan.max_periods,
             legal_min_amount=str(self.legal.min_amount),
             bands=[AmountBand(str(b.from_amount), b.grade, b.start_with) for b in self.legal.bands],
+            score_grade_thresholds={k: str(v) for k, v in self.score.grade_thresholds.items()},
         )
 
 

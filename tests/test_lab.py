@@ -191,12 +191,15 @@ async def model_file(runs, tmp_path_factory) -> Path:
     return path
 
 
-async def test_a_case_opened_with_a_model_shows_its_score(env, db, task_queue, model_file):
+async def test_a_case_opened_with_a_model_shows_its_score(env, db, task_queue, model_file, tmp_path):
+    """Scored when it opens; its strategy grades it by the score (every score is at least 0: grade I)."""
     from activities.score_activities import load_model
 
+    strategy = tmp_path / "by-score.toml"
+    strategy.write_text('name = "by-score"\nversion = "1"\n[score]\ngrade_thresholds = { I = "0.00" }\n')
     event = default_event(f"ACC-{uid()}", occurred_at=await env.get_current_time(),
                           debtor={"monthly_disposable_income": "3000.00"})
-    settings = settings_for(db, task_queue, score_model=str(model_file))
+    settings = settings_for(db, task_queue, score_model=str(model_file), strategy=str(strategy))
     async with build_worker(env.client, task_queue=task_queue, database_url=db.url, settings=settings,
                             score_model=load_model(model_file)):
         intake = ingestor(env, db, task_queue)
@@ -213,6 +216,7 @@ async def test_a_case_opened_with_a_model_shows_its_score(env, db, task_queue, m
         status = await handle.query(DelinquentAccountWorkflow.status)
         assert status.score is not None and 0 <= status.score <= 1
         assert published == status.score
+        assert status.grade == "I"  # upstream gave none: the strategy's threshold for the score
 
 
 async def test_without_a_model_a_case_has_no_score(env, db, task_queue):
@@ -225,7 +229,7 @@ async def test_without_a_model_a_case_has_no_score(env, db, task_queue):
             if status.stage != "verifying":
                 break
             await asyncio.sleep(0.1)
-        assert status.stage != "verifying" and status.score is None
+        assert status.stage != "verifying" and status.score is None and status.grade == "II"
         assert (await handle.describe()).typed_search_attributes.get(RECOVERY_SCORE) is None
 
 

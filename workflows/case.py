@@ -162,6 +162,9 @@ class DelinquentAccountWorkflow:
             ScoreActivities.score_case, ScoreRequest(self.ev.account_id, self.debtor.debtor_id, self.ev.amount_due,
                                                      self.ev.grade, self.ev.asset_flight_risk),
             summary="recovery score", **DB_ACTIVITY)
+        by_score = strategies.grade_for_score(self.strategy, self.s.score) if self.ev.grade is None else None
+        if by_score is not None:  # the strategy grades by the score when upstream gave no grade
+            self.s.grade = Grade(rules.initial_grade(by_score, self.ev.asset_flight_risk))
 
     async def _advance(self) -> None:
         """Take the case one step further, or wait for the next thing to happen."""

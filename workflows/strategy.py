@@ -55,6 +55,8 @@ class CaseStrategy:
     max_periods: int = rules.MAX_PLAN_PERIODS
     legal_min_amount: str = "0"  # outstanding below this takes no legal track
     bands: list[AmountBand] = field(default_factory=list)
+    # With a recovery score: grade I from this score up, III below this ({"I": "0.70", "III": "0.20"})
+    score_grade_thresholds: dict[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -104,6 +106,18 @@ def first_step(ladder: tuple[rules.LadderStep, ...], band: AmountBand | None) ->
     if band is None or band.start_with is None:
         return 0
     return next((i for i, step in enumerate(ladder) if step.channel == band.start_with), 0)
+
+
+def grade_for_score(strategy: CaseStrategy | None, score: float | None) -> str | None:
+    """The initial grade a strategy gives a recovery score (None: it gives none)."""
+    thresholds = strategy.score_grade_thresholds if strategy else {}
+    if score is None or not thresholds:
+        return None
+    if "I" in thresholds and Decimal(str(score)) >= Decimal(thresholds["I"]):
+        return "I"
+    if "III" in thresholds and Decimal(str(score)) < Decimal(thresholds["III"]):
+        return "III"
+    return "II"
 
 
 def below_legal_minimum(strategy: CaseStrategy | None, outstanding: str) -> bool:
