@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from activities.adapters import Adapters, SimulatedVoiceRobot, simulated_adapters
 from db.models import Case, ContactAttempt
@@ -67,6 +70,14 @@ async def cases_of(db) -> dict[str, Case]:
         return {c.account_id: c for c in (await s.scalars(select(Case))).all()}
 
 
+async def activity_pollers(env, task_queue: str) -> int:
+    """How many workers poll the task queue for activities (Temporal's own account)."""
+    answer = await env.client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+        namespace=env.client.namespace, task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY))
+    return len({p.identity for p in answer.pollers})
+
+
 async def call_attempts(handle) -> list[int]:
     """The attempt number of every activity the case started, from its Temporal history."""
     return [e.activity_task_started_event_attributes.attempt async for e in handle.fetch_history_events()
@@ -92,6 +103,13 @@ async def test_two_workers_share_the_queue_and_one_killed_mid_run_leaves_nothing
     procs = [worker(env, db.url, task_queue) for _ in range(2)]
     handles = []
     try:
+        for _ in range(600):  # both workers poll before any case starts: each gets a share of the calls
+            if await activity_pollers(env, task_queue) == 2:
+                break
+            assert all(p.poll() is None for p in procs), "a worker did not start"
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the two workers never both polled the task queue")
         for d, (debtor, accounts) in enumerate(payers.items()):
             for account in accounts:
                 handles.append(await start_case(env, task_queue, default_event(
