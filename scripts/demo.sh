@@ -72,8 +72,9 @@ echo "Applying database migrations (${DATABASE_URL:-./collections.db})..."
 export COLLECTIONS_CALL_CENTRE="${COLLECTIONS_CALL_CENTRE:-desk}"
 export COLLECTIONS_DESK_TEAMS="${COLLECTIONS_DESK_TEAMS:-general}"
 for who in "agent-g --role agent --team general" "ivy --role compliance" "sup --role supervisor"; do
+  # a web desk password for the demo (collections desk): desk-demo-pass
   # shellcheck disable=SC2086
-  "$PY" starter.py operators add $who >/dev/null 2>&1 || true  # already there on a second run
+  printf 'desk-demo-pass\n' | "$PY" starter.py operators add $who --password-stdin >/dev/null 2>&1 || true  # already there on a second run
 done
 
 if [ -f "$DATA/worker.pid" ] && kill -0 "$(cat "$DATA/worker.pid")" 2>/dev/null; then
@@ -103,6 +104,8 @@ Where to look:
   operator commands:   .venv/bin/collections --help   (the same as: .venv/bin/python starter.py --help)
   the work desk:       .venv/bin/collections tasks list --operator ivy   (skip trace reviews now;
                        --operator agent-g: team general's day-3 calls; docs/desk.md)
+  the web desk:        .venv/bin/collections desk --port 8080, then http://127.0.0.1:8080/
+                       (sign in as agent-g, ivy or sup, password desk-demo-pass)
   the contact log:     collections.db, table contact_attempts (sqlite3 collections.db)
 Stop the server and worker with: make stop
 TXT
