@@ -46,6 +46,7 @@ from db.session import Database
 from intake.ingest import Ingestor
 from lab import population as pop
 from lab import report as lab_report
+from support.logs import temporal_runtime
 from support.settings import Settings, SettingsError, load_settings
 from support.temporal import register_search_attributes
 from worker import WORKFLOW_RUNNER, build_worker
@@ -56,6 +57,9 @@ DISASTER_DAY = 10  # the day the lab declares its disaster
 DISASTER_DAYS = 30
 DISPUTE_RESOLVED_AFTER = 14  # days
 CHAMPION, CHALLENGER = "champion", "challenger"
+# SQLite takes one writer at a time: more lines or activities in flight only lengthen
+# the queue for its lock (at 32 + 64 a loaded machine starved a writer past its 60 s).
+INGEST_CONCURRENCY = 8
 
 
 class LabError(ValueError):
@@ -276,7 +280,9 @@ async def run(req: LabRequest, progress: Progress | None = None) -> dict[str, An
     url = f"sqlite+aiosqlite:///{(req.out / 'lab.db').resolve()}"
     await upgrade(url)
     note = progress or (lambda *_: None)
-    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server()) as env:
+    # Core's log lines through the project's logs (the CLI keeps errors only), not on the console
+    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server(),
+                                                             runtime=temporal_runtime()) as env:
         await register_search_attributes(env.client)
         async with Database(url) as db:
             started, cohorts, wall = await _simulate(env, db, url, req, lines, note)
@@ -309,7 +315,7 @@ async def _simulate(env: WorkflowEnvironment, db: Database, url: str, req: LabRe
         for cohort in cohorts:
             done = sum(len(c.accounts) for c in cohorts[:cohorts.index(cohort)])
             report = await Ingestor(env.client, db, cohort.settings).ingest_lines(
-                by_cohort[cohort.name], source=f"lab-{cohort.name}", concurrency=32,
+                by_cohort[cohort.name], source=f"lab-{cohort.name}", concurrency=INGEST_CONCURRENCY,
                 progress=lambda r, d=done: note("ingest", d + r.processed, total))
             if report.rejected:
                 raise LabError(f"the intake rejected {report.rejected} population lines: "
@@ -320,7 +326,7 @@ async def _simulate(env: WorkflowEnvironment, db: Database, url: str, req: LabRe
             now = await env.get_current_time()
             events = upstream.scheduled(day, now) + await upstream.payments(db, now)
             if events:
-                await day_ingest.ingest_lines(events, source="lab-upstream", concurrency=32)
+                await day_ingest.ingest_lines(events, source="lab-upstream", concurrency=INGEST_CONCURRENCY)
             note("day", day, req.days)
     return opened, cohorts, time.monotonic() - wall
 
@@ -331,6 +337,6 @@ def worker_tuning() -> dict[str, Any]:
     unchanged, but a new case no longer re-imports its modules in a fresh
     sandbox (most of a lab run's CPU when there are thousands of cases)."""
     runner = SandboxedWorkflowRunner(restrictions=WORKFLOW_RUNNER.restrictions.with_passthrough_all_modules())
-    return {"max_concurrent_activities": int(os.environ.get("LAB_MAX_ACTIVITIES", "64")),
-            "max_concurrent_workflow_tasks": int(os.environ.get("LAB_MAX_WORKFLOW_TASKS", "32")),
+    return {"max_concurrent_activities": int(os.environ.get("LAB_MAX_ACTIVITIES", "16")),
+            "max_concurrent_workflow_tasks": int(os.environ.get("LAB_MAX_WORKFLOW_TASKS", "16")),
             "workflow_runner": runner}

@@ -84,10 +84,12 @@ async def test_population_cli_writes_the_file_and_refuses_an_unknown_pattern(tmp
     (["--split", "0"], "--split must be between 0 and 1"),
     (["--debtors", "0"], "--debtors must be at least 1"),
     (["--strategy", "broken.toml"], "not valid TOML"),
+    (["--population", "broken.jsonl"], "population file"),
 ])
 async def test_lab_run_refuses_bad_input_and_writes_nothing(tmp_path, capsys, args, message):
     (tmp_path / "broken.toml").write_text("name = [unclosed\n")
-    args = [str(tmp_path / a) if a.endswith(".toml") else a for a in args]
+    (tmp_path / "broken.jsonl").write_text('{"event_id": "e1", "type": "account.defaulted"}\n')
+    args = [str(tmp_path / a) if a.startswith("broken") else a for a in args]
     out = tmp_path / "run"
     code, _, err = await run_cli(capsys, "lab", "run", "--debtors", "3", "--days", "2", "--out", str(out),
                                  "--challenger", str(STRATEGIES / "letter-first.toml"), *args)
