@@ -154,6 +154,7 @@ class CaseRow:
     timezone: str | None = None
     closed_reason: str | None = None
     currency: str | None = None
+    strategy: str | None = None  # name@version (None: a case from before strategies)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -172,7 +173,7 @@ async def list_cases(client: Client, query: str, limit: int) -> list[CaseRow]:
             region=sa.get(REGION) or "", grade=sa.get(DEBTOR_GRADE) or "", stage=sa.get(CASE_STAGE) or "",
             outstanding=f"{Decimal(str(amount)).quantize(rules.CENT)}" if amount is not None else "",
             paused_by=list(sa.get(PAUSED_BY) or []), debtor_id=sa.get(DEBTOR_ID) or "",
-            started=wf.start_time.isoformat() if wf.start_time else "",
+            started=wf.start_time.isoformat() if wf.start_time else "", strategy=sa.get(STRATEGY),
         )
         if len(rows) >= limit:
             break

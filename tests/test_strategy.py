@@ -238,8 +238,8 @@ async def test_the_strategy_search_attribute_filters_cases(local_env, db, task_q
         assert found == [case_workflow_id(challenger)]
         point_cli_at(monkeypatch, env, db, task_queue)
         assert await main(["cases", "--strategy", "letter-first", "--no-live", "--json"]) == 0
-        listed = [c["account_id"] for c in json.loads(capsys.readouterr().out)["cases"]]
-        assert challenger in listed and champion not in listed
+        listed = {c["account_id"]: c["strategy"] for c in json.loads(capsys.readouterr().out)["cases"]}
+        assert listed.get(challenger) == "letter-first@1" and champion not in listed
         assert await main(["cases", "--strategy", "default@1", "--no-live", "--json"]) == 0
         listed = [c["account_id"] for c in json.loads(capsys.readouterr().out)["cases"]]
         assert champion in listed and challenger not in listed
