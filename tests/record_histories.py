@@ -26,6 +26,7 @@ from tests.helpers import advance_to_local, default_event, signal, start_case, u
 from worker import build_worker
 from workflows.case import DelinquentAccountWorkflow
 from workflows.model import CaseEvent, PlanRequest, SuspensionRequest
+from support.strategy import parse_strategy
 
 OUT = Path(__file__).parent / "histories"
 # v1: e0a2193 and before; v2: installment plans and the legal branch (recorded
@@ -108,6 +109,25 @@ async def operator_and_letters(env: WorkflowEnvironment, tq: str, start) -> dict
     return {"update-events": by_update, "letter-by-post": posted, "letter-unserved": unserved}
 
 
+async def strategies(env: WorkflowEnvironment, tq: str, start) -> dict:
+    """v4: cases that follow a strategy (issue 14): the letter first at a set
+    time, then the calls; an amount band that starts at the letter, and a
+    legal minimum that keeps the case out of court."""
+    letter_first = parse_strategy((Path(__file__).parent.parent / "samples" / "strategies" / "letter-first.toml")
+                                  .read_text())
+    banded = parse_strategy('name = "banded"\nversion = "1"\n[legal]\nmin_amount = "100000.00"\n'
+                            '[[legal.bands]]\nfrom_amount = "20000.00"\ngrade = "III"\nstart_with = "letter"\n')
+    cases = {
+        "strategy-letter-first": await start_case(env, tq, default_event("H-12", occurred_at=start),
+                                                  strategy=letter_first.to_case(),
+                                                  contact_rules=letter_first.contact_rules()),
+        "strategy-band-below-legal-minimum": await start_case(
+            env, tq, default_event("H-13", occurred_at=start, amount="25000.00"), strategy=banded.to_case()),
+    }
+    await env.sleep(timedelta(days=30))
+    return cases
+
+
 async def main(version: str) -> None:
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,6 +145,8 @@ async def main(version: str) -> None:
                 if version not in ("v1", "v2"):  # the apply_event Update and the post came with v3
                     start = await advance_to_local(env, "Asia/Shanghai", time(10, 0))
                     cases |= await operator_and_letters(env, tq, start)
+                if version not in ("v1", "v2", "v3"):  # strategies came with v4 (issue 14)
+                    cases |= await strategies(env, tq, await advance_to_local(env, "Asia/Shanghai", time(9, 30)))
                 written = []
                 for name, handle in cases.items():
                     path = OUT / f"{version}-{name}.json"
