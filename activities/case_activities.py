@@ -39,6 +39,7 @@ from db.models import (
     Payment,
     SkipTrace,
     TeamSuspension,
+    WorkItem,
 )
 from db.session import Database
 from workflows import rules
@@ -432,6 +433,11 @@ class CaseActivities(LegalActivities):
                 s.add(ComplianceIncident(attempt_key=key, account_id=req.account_id, team_id=row.team_id,
                                          source="transcript", kinds=violations, excerpt=out.transcript[:500],
                                          raised_at=now))
+                await s.execute(self.db.insert(WorkItem).values(  # the desk's review of it (SPEC §8)
+                    key=f"incident:{key}", account_id=req.account_id, debtor_id=req.debtor.debtor_id,
+                    kind="compliance_review", team_id=row.team_id, step="incident_review", status="open",
+                    detail={"incident": key, "kinds": violations}, created_at=now, updated_at=now,
+                ).on_conflict_do_nothing())
             metrics.contact(row.channel, row.outcome)
             return self._result(row)
 
