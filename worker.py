@@ -10,10 +10,15 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import importlib
+import importlib.abc
+import importlib.machinery
 import os
+import pkgutil
 import re
 import signal
 import sys
+from types import CodeType
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -38,6 +43,63 @@ from support.temporal import connect
 from workflows.rules import ContactRules
 
 
+def pure_workflow_modules() -> tuple[str, ...]:
+    """The modules of ``workflows/`` that define no workflow: its rules, data
+    classes and parts, pure and deterministic by the house rules. The sandbox
+    passes them through, loaded once per process; only a module defining a
+    workflow (``workflows.case``) is executed afresh for each run, as the
+    sandbox intends. Without this, ``from workflows import rules`` inside
+    ``imports_passed_through()`` still re-executed every one of them for each
+    case (importlib loads a package's submodules named in a from-list without
+    the sandbox's import hook): 3/4 of a cached case's memory and of the CPU
+    of starting or replaying one (bench/sandbox_cost.py)."""
+    import workflows
+
+    names = []
+    for info in pkgutil.iter_modules(workflows.__path__, "workflows."):
+        module = importlib.import_module(info.name)
+        if not any(getattr(v, "__module__", None) == info.name and hasattr(v, "__temporal_workflow_definition")
+                   for v in vars(module).values()):
+            names.append(info.name)
+    return tuple(names)
+
+
+class _CompiledOnce(importlib.machinery.SourceFileLoader):
+    """Loads a workflow module from code compiled once per process. The
+    sandbox executes the module afresh for each run (new globals, new
+    classes: its isolation is untouched) but need not compile it again
+    (without bytecode files, as under PYTHONDONTWRITEBYTECODE) nor hold a copy
+    of its code objects per cached case: they are immutable and shared. A
+    worker also keeps running the code it started with, even if the file
+    changes under it."""
+
+    _code: dict[str, CodeType] = {}
+
+    def get_code(self, fullname: str) -> CodeType:
+        code = self._code.get(self.path)
+        if code is None:
+            code = self._code[self.path] = super().get_code(fullname)
+        return code
+
+
+class _WorkflowModuleFinder(importlib.abc.MetaPathFinder):
+    """Finds the modules that define workflows through :class:`_CompiledOnce`."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname not in self.names:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and type(spec.loader) is importlib.machinery.SourceFileLoader:
+            spec.loader = _CompiledOnce(fullname, spec.origin)
+        return spec
+
+
+if not any(isinstance(f, _WorkflowModuleFinder) for f in sys.meta_path):
+    sys.meta_path.insert(0, _WorkflowModuleFinder({DelinquentAccountWorkflow.__module__}))
+
 # Time zones are read-only data: the rules convert to debtor-local time
 # inside the workflow, so the sandbox must hand out real ZoneInfo objects.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
@@ -46,8 +108,24 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
         invalid_module_members=SandboxRestrictions.invalid_module_members_default.with_child_unrestricted(
             "zoneinfo", "ZoneInfo"
         ),
-    ).with_passthrough_modules("zoneinfo")
+    ).with_passthrough_modules("zoneinfo", *pure_workflow_modules())
 )
+
+
+# What a worker costs, measured with bench/vs_bare.py (docs/benchmarks.md): its
+# resident memory once started, and what each case in its cache adds to it
+# (Python and Core together, a case parked after its day-0 call), with room
+# for a case's later growth (a longer history, a plan, a legal track).
+WORKER_BASE_MIB = 200
+CASE_MEMORY_KIB = 160
+
+
+def cached_cases(settings: Settings) -> int:
+    """How many cases the worker keeps cached: COLLECTIONS_MAX_CACHED_CASES, or
+    fewer, so that the cache stays inside COLLECTIONS_WORKER_MEMORY_MB however
+    many cases are open (the others are replayed when they wake up)."""
+    fits = (settings.worker_memory_mb - WORKER_BASE_MIB) * 1024 // CASE_MEMORY_KIB
+    return max(1, min(settings.max_cached_cases, fits))
 
 
 def build_worker(
@@ -74,7 +152,7 @@ def build_worker(
     # evicted case is replayed from its history on its next event), and run
     # few workflow tasks at once so each finishes well inside its timeout
     # when the CPU is busy (measured with bench/disaster_fanout.py).
-    worker_options.setdefault("max_cached_workflows", settings.max_cached_cases)
+    worker_options.setdefault("max_cached_workflows", cached_cases(settings))
     worker_options.setdefault("max_concurrent_workflow_tasks", 16)
     worker_options.setdefault("workflow_runner", WORKFLOW_RUNNER)  # the lab passes every module through
     return Worker(

@@ -65,7 +65,11 @@ class Settings(BaseSettings):
                               description="SQLAlchemy URL (default: ./collections.db, SQLite)")
     # Worker
     max_cached_cases: int = Field(10000, validation_alias="COLLECTIONS_MAX_CACHED_CASES", ge=1,
-                                  description="cases a worker keeps in memory (an evicted case replays on wake-up)")
+                                  description="cases a worker keeps in memory at most (an evicted case replays on "
+                                              "wake-up); fewer if COLLECTIONS_WORKER_MEMORY_MB allows fewer")
+    worker_memory_mb: int = Field(1024, validation_alias="COLLECTIONS_WORKER_MEMORY_MB", ge=256, le=1_048_576,
+                                  description="memory budget of a worker process in MiB (256 or more): it keeps "
+                                              "no more cases cached than fit in it")
     metrics_bind: str | None = Field(None, validation_alias="COLLECTIONS_METRICS_BIND",
                                      description="HOST:PORT where the worker serves /metrics, /healthz and /readyz "
                                                  "(default: not served)")
