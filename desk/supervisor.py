@@ -21,6 +21,7 @@ from sqlalchemy import String, and_, case, cast, func, select
 from db.models import Case, CaseHistory, Complaint, ContactAttempt, Payment, TeamSuspension, WorkItem
 from db.session import Database
 from workflows import rules
+from workflows.status import PauseKind
 
 CALL_CHANNELS = ("voice", "human")
 LISTED = 20  # overdue and expired tasks listed by name
@@ -93,15 +94,18 @@ async def _cases(s, f: Figures) -> None:
     stages = (await s.execute(select(Case.stage, func.count()).where(_open()).group_by(Case.stage))).all()
     f.by_stage = sorted(((st, n) for st, n in stages), key=lambda r: (-r[1], r[0]))
     f.open_cases = sum(n for _, n in stages)
-    # The protections in force are on each open case's latest history row;
-    # most cases hold none, and only the others' lists are read.
-    held = (await s.scalars(
-        select(CaseHistory.paused_by).join(Case, and_(Case.account_id == CaseHistory.account_id,
-                                                      Case.revision == CaseHistory.revision))
-        .where(_open(), cast(CaseHistory.paused_by, String) != "[]"))).all()
-    counts = Counter(kind for kinds in held for kind in set(kinds or ()))
-    free = f.open_cases - len(held)
-    f.by_protection = sorted(counts.items(), key=lambda r: (-r[1], r[0])) + [("none (not paused)", free)]
+    # The protections in force are on each open case's latest history row:
+    # counted in the database (one row back), by the kind's quoted name in
+    # the stored JSON list, so no list is read into Python.
+    held = cast(CaseHistory.paused_by, String)
+    counts = (await s.execute(
+        select(func.count(), *(func.sum(case((held.like(f'%"{kind.value}"%'), 1), else_=0)) for kind in PauseKind))
+        .select_from(Case).join(CaseHistory, and_(CaseHistory.account_id == Case.account_id,
+                                                  CaseHistory.revision == Case.revision))
+        .where(_open(), held != "[]"))).one()
+    paused, per_kind = counts[0], counts[1:]
+    f.by_protection = sorted(((kind.value, int(n or 0)) for kind, n in zip(PauseKind, per_kind) if n),
+                             key=lambda r: (-r[1], r[0])) + [("none (not paused)", f.open_cases - int(paused or 0))]
 
 
 async def _contacts(s, f: Figures, connected_cap: int, dial_cap: int) -> None:
@@ -117,21 +121,28 @@ async def _contacts(s, f: Figures, connected_cap: int, dial_cap: int) -> None:
         return today[tz] == day
 
     c = Contacts(connected_cap, dial_cap)
-    per_debtor = await s.execute(
-        select(ContactAttempt.debtor_id, ContactAttempt.timezone, ContactAttempt.local_date,
-               func.sum(case((ContactAttempt.connected.is_(True), 1), else_=0)), func.count())
-        .where(*window).group_by(ContactAttempt.debtor_id, ContactAttempt.timezone, ContactAttempt.local_date))
-    for _debtor, tz, day, connected, dials in per_debtor:
+    # Counted per debtor (and per number) in the database, then the debtors
+    # counted per (zone, day, calls): a few rows back, whatever the volume.
+    connected = func.sum(case((ContactAttempt.connected.is_(True), 1), else_=0)).label("connected")
+    per_debtor = (select(ContactAttempt.timezone, ContactAttempt.local_date, connected, func.count().label("dials"))
+                  .where(*window)
+                  .group_by(ContactAttempt.debtor_id, ContactAttempt.timezone, ContactAttempt.local_date).subquery())
+    rows = await s.execute(
+        select(per_debtor.c.timezone, per_debtor.c.local_date, per_debtor.c.connected, func.count(),
+               func.sum(per_debtor.c.dials))
+        .group_by(per_debtor.c.timezone, per_debtor.c.local_date, per_debtor.c.connected))
+    for tz, day, calls, debtors, dials in rows:
         if is_today(tz, day):
-            c.connected += int(connected or 0)
-            c.dials += int(dials)
-            c.debtors[min(int(connected or 0), connected_cap)] += 1
-    per_number = await s.execute(
-        select(ContactAttempt.timezone, ContactAttempt.local_date, func.count())
-        .where(*window, ContactAttempt.outcome != "blocked_compliance", ContactAttempt.phone_hash.is_not(None))
-        .group_by(ContactAttempt.phone_hash, ContactAttempt.timezone, ContactAttempt.local_date)
-        .having(func.count() >= dial_cap))
-    c.numbers_at_cap = sum(1 for tz, day, _ in per_number if is_today(tz, day))
+            c.connected += int(calls or 0) * debtors
+            c.dials += int(dials or 0)
+            c.debtors[min(int(calls or 0), connected_cap)] += debtors
+    per_number = (select(ContactAttempt.timezone, ContactAttempt.local_date)
+                  .where(*window, ContactAttempt.outcome != "blocked_compliance", ContactAttempt.phone_hash.is_not(None))
+                  .group_by(ContactAttempt.phone_hash, ContactAttempt.timezone, ContactAttempt.local_date)
+                  .having(func.count() >= dial_cap).subquery())
+    at_cap = await s.execute(select(per_number.c.timezone, per_number.c.local_date, func.count())
+                             .group_by(per_number.c.timezone, per_number.c.local_date))
+    c.numbers_at_cap = sum(n for tz, day, n in at_cap if is_today(tz, day))
     f.contacts = c
 
 
