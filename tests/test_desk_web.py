@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from db.models import (Case, CaseHistory, Complaint, ContactAttempt, Debtor, DeskAction, Payment, TeamSuspension,
                        WorkItem)
-from desk import operators, supervisor
+from desk import charts, operators, supervisor
 from desk.web.app import create_app
 from support.settings import load_settings
 from tests.helpers import TrackingIngestor, advance_to_local, default_event, uid
@@ -377,6 +377,18 @@ async def test_the_supervisor_page_with_an_empty_database(db):
                      connect_temporal=False)
     page = (await (await sign_in(app, "sam")).get("/supervisor")).text
     assert "Open cases: 0" in page and "no open task" in page and "no case yet" in page
+
+
+def test_a_chart_escapes_its_labels_and_scales_to_its_largest_bar():
+    svg = str(charts.bar_chart("teams <by> complaints", [charts.Bar("<script>alert(1)</script>", 6),
+                                                          charts.Bar("team-a", 3)], limit=5, limit_label="threshold 5"))
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "<title>teams &lt;by&gt; complaints</title>" in svg
+    widths = [float(w) for w in re.findall(r'<rect [^>]*width="([0-9.]+)"', svg)]
+    assert widths[0] == 2 * widths[1]  # 6 and 3 on one scale
+    assert "threshold 5" in svg and "stroke-dasharray" in svg
+    assert "nothing here" in str(charts.bar_chart("empty", [], empty="nothing here"))
+    share = str(charts.share_bar("recovered", Decimal("25"), Decimal("100"), part_label="25", rest_label="of 100"))
+    assert 'width="140.0"' in share  # a quarter of 560
 
 
 # ---------------------------------------------------------------- in a real browser, on a real case
