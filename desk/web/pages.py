@@ -18,6 +18,7 @@ from desk.entries import OUTCOMES, Entry, Invalid
 from desk.operators import KINDS, ROLES, Actor
 from desk.web import auth, casefile
 from desk.web.auth import PageError
+from workflows import rules
 
 QUEUE_LIMIT = 200
 
@@ -79,10 +80,7 @@ def add_routes(app: FastAPI, desk) -> None:
         file = await casefile.load(desk.db, store.client, detail.task.id, actor.name)
         t = detail.task
         may_complete = t.status == "claimed" and (t.claimed_by == actor.name or actor.role == "supervisor")
-        today = None
-        if t.timezone:
-            from workflows import rules
-            today = rules.local_date(await desk.clock(), t.timezone)
+        today = rules.local_date(await desk.clock(), t.timezone) if t.timezone else None
         return desk.page(request, "task.html", d=detail, t=t, case=detail.case, file=file,
                          may_complete=may_complete, today=today, outcomes=t.expects or OUTCOMES[t.kind])
 
