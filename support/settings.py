@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     operator: str | None = Field(None, validation_alias="COLLECTIONS_OPERATOR", max_length=128,
                                  description="who operator commands name as their actor (default: the login name; "
                                              "--operator overrides)")
-    desk_secret: SecretStr | None = Field(None, validation_alias="COLLECTIONS_DESK_SECRET", min_length=32,
+    desk_secret: SecretStr | None = Field(None, validation_alias="COLLECTIONS_DESK_SECRET",
                                           description="key that signs the web desk's session cookies, at least 32 "
                                                       "characters (default: a new one each start, with a warning: "
                                                       "sessions end when the desk restarts)")
@@ -196,6 +196,14 @@ class Settings(BaseSettings):
         if not Path(v.strip()).is_file():  # its shape is checked where it is loaded (the worker)
             raise ValueError(f"no such file: {v.strip()}")
         return v.strip()
+
+    @field_validator("desk_secret")
+    @classmethod
+    def _desk_secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value().strip()) < 32:
+            raise ValueError("must be at least 32 characters (python -c 'import secrets; "
+                             "print(secrets.token_urlsafe(48))' makes one)")
+        return v
 
     @field_validator("operator")
     @classmethod

@@ -303,6 +303,20 @@ async def test_the_session_cookie_is_signed_httponly_samesite_and_pages_are_lock
     assert r.status_code == 303 and (await signed.get("/queue")).status_code == 303
 
 
+async def test_the_desk_secret_is_masked_and_a_short_one_is_one_line(monkeypatch, capsys):
+    from cli.main import main
+
+    monkeypatch.setenv("COLLECTIONS_DESK_SECRET", SECRET)
+    assert await main(["settings", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["COLLECTIONS_DESK_SECRET"] == "******** (set)" and SECRET not in json.dumps(shown)
+    monkeypatch.setenv("COLLECTIONS_DESK_SECRET", "too-short-a-secret")
+    assert await main(["desk", "--port", "8080"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "too-short" not in err
+    assert "COLLECTIONS_DESK_SECRET='********' is not accepted: must be at least 32 characters" in err
+
+
 # ---------------------------------------------------------------- supervisor page
 
 async def seed_supervision(db) -> None:
