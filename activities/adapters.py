@@ -6,11 +6,16 @@ deterministic for an account, driven by the debtor's ``simulation`` profile.
 Real adapters replace them by configuration (``COLLECTIONS_ADAPTERS`` =
 ``module:factory`` returning an :class:`Adapters`), never by editing workflow
 code.  Every adapter call carries an idempotency key: calling again with the
-same key must return the first call's outcome without a second call.
+same key must return the first call's outcome without a second call.  The
+call adapters also answer a status look-up (``placed(key=...)``): a retried
+attempt asks it before it dials, so a call is placed once per attempt even
+at a vendor that does not de-duplicate (the simulated ones keep a ledger,
+:mod:`activities.ledger`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib
 from dataclasses import dataclass
@@ -20,6 +25,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from activities.common import activity_now
+from activities.ledger import DialLedger, MemoryLedger
 from workflows.model import CourtDocket as Docket  # what a court's docket shows
 
 
@@ -55,9 +61,16 @@ class TraceOutcome:
 class VoiceRobot(Protocol):
     async def call(self, *, key: str, phone: str, script: str, profile: dict[str, Any]) -> CallOutcome: ...
 
+    async def placed(self, *, key: str) -> CallOutcome | None:
+        """The status look-up: the outcome of the call placed with ``key``, or
+        None when no call was placed with it (a retry may dial then)."""
+        ...
+
 
 class CallCentre(Protocol):
     async def call(self, *, key: str, phone: str, team_id: str, script: str, profile: dict[str, Any]) -> CallOutcome: ...
+
+    async def placed(self, *, key: str) -> CallOutcome | None: ...  # as VoiceRobot.placed
 
 
 class ElectronicService(Protocol):
@@ -109,6 +122,13 @@ class Adapters:
             self.court = SimulatedCourt()
         if self.post is None:
             self.post = SimulatedPost()
+
+    def keep_ledger(self, ledger: DialLedger) -> None:
+        """Give the simulated call adapters that have none this ledger (the
+        worker's database: it outlives the process)."""
+        for adapter in (self.voice, self.human):
+            if isinstance(adapter, SimulatedDialler) and adapter.ledger is None:
+                adapter.ledger = ledger
 
 
 # ---- the simulated defaults ---------------------------------------------------
@@ -186,14 +206,44 @@ def _simulated_call(step: str, key: str, profile: dict[str, Any], script: str, p
     )
 
 
-class SimulatedVoiceRobot:
+class SimulatedDialler:
+    """What the simulated robot and call centre share: a ledger of the calls
+    placed (asked for the same key again, the first call's outcome, no second
+    call) and its status look-up.  ``call_seconds``: how long a call lasts
+    once placed (the ledger has it from the moment it rings)."""
+
+    channel = "voice"
+    ledger: DialLedger | None = None  # None: a ledger of this process, made at the first call
+    call_seconds: float = 0.0
+
+    def __init__(self, ledger: DialLedger | None = None, call_seconds: float = 0.0) -> None:
+        self.ledger, self.call_seconds = ledger, call_seconds
+
+    def _ledger(self) -> DialLedger:
+        if self.ledger is None:
+            self.ledger = MemoryLedger()
+        return self.ledger
+
+    async def _dial(self, step: str, key: str, phone: str, script: str, profile: dict[str, Any]) -> CallOutcome:
+        outcome = await self._ledger().dial(key, self.channel, _simulated_call(step, key, profile, script, phone))
+        if self.call_seconds:
+            await asyncio.sleep(self.call_seconds)
+        return outcome
+
+    async def placed(self, *, key: str) -> CallOutcome | None:
+        return await self._ledger().placed(key)
+
+
+class SimulatedVoiceRobot(SimulatedDialler):
     async def call(self, *, key: str, phone: str, script: str, profile: dict[str, Any]) -> CallOutcome:
-        return _simulated_call("voice_robot", key, profile, script, phone)
+        return await self._dial("voice_robot", key, phone, script, profile)
 
 
-class SimulatedCallCentre:
+class SimulatedCallCentre(SimulatedDialler):
+    channel = "human"
+
     async def call(self, *, key: str, phone: str, team_id: str, script: str, profile: dict[str, Any]) -> CallOutcome:
-        return _simulated_call("human_call", key, profile, script, phone)
+        return await self._dial("human_call", key, phone, script, profile)
 
 
 class SimulatedElectronicService:

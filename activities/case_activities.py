@@ -2,9 +2,10 @@
 
 Each activity is idempotent: a retry (or a second worker after a crash)
 finds the row the first attempt wrote and returns its outcome instead of
-calling, serving or writing again.  Time is the attempt's scheduled time
-(:func:`activities.common.activity_now`).  The legal branch's activities are
-:mod:`activities.legal_activities`.
+calling, serving or writing again; a call in flight when its worker died is
+looked up at the adapter before anything is dialled.  Time is the clock of
+record: now, on the server's clock (:func:`activities.common.activity_now`).
+The legal branch's activities are :mod:`activities.legal_activities`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from decimal import Decimal
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import compliance
 from activities.adapters import Adapters, CallOutcome
-from activities.common import activity_now, attempt_key, phone_hash, with_heartbeat
+from activities.common import activity_now, attempt_key, phone_hash, start_clock, with_heartbeat
+from activities.ledger import DatabaseLedger
 from activities.legal_activities import LegalActivities
 from support.logs import get_logger, mask_phone
 from support import metrics
@@ -109,6 +111,7 @@ class CaseActivities(LegalActivities):
         self.db = db
         self.adapters = adapters
         self.rules = contact_rules
+        adapters.keep_ledger(DatabaseLedger(db))  # the simulated calls' ledger outlives this process
 
     # ------------------------------------------------------------------ cases
 
@@ -308,6 +311,9 @@ class CaseActivities(LegalActivities):
 
     @activity.defn(name="contact_debtor")
     async def contact_debtor(self, req: ContactRequest) -> ContactResult:
+        # The clock of record starts with the attempt (activities.common):
+        # quiet hours and caps are judged, and the row dated, by it.
+        start_clock()
         # Heartbeat through the whole attempt: waiting for the database lock
         # under load is as much a part of it as the call itself.
         return await with_heartbeat(self._contact(req))
@@ -324,17 +330,24 @@ class CaseActivities(LegalActivities):
 
         async with self.db.transaction() as s:
             row = await s.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
-            if row is None:
-                refusal = await self._reserve(s, req, on_file.phone, key, step.channel, team, script)
-                if isinstance(refusal, ContactResult):
-                    if refusal.outcome != "blocked_compliance":
-                        log.info("contact deferred", outcome=refusal.outcome, retry_at=refusal.retry_at, detail=refusal.detail)
-                    return refusal
-                row = refusal
-            elif row.outcome != "dialing":
-                return self._result(row)  # a retry after the attempt completed: no second contact
+        if row is not None and row.outcome != "dialing":
+            return self._result(row)  # a retry after the attempt completed: no second contact
+        # A retry of an attempt in flight (its worker died mid-call): ask the
+        # adapter whether the call was placed; only if not, it may be placed now.
+        placed = await self._placed(step.channel, key, log) if row is not None else None
+        if placed is None:
+            async with self.db.transaction() as s:
+                refusal = await self._reserve(s, req, on_file.phone, key, step.channel, team, script,
+                                              again=row is not None)
+            if isinstance(refusal, ContactResult):
+                if refusal.outcome != "blocked_compliance":
+                    log.info("contact deferred", outcome=refusal.outcome, retry_at=refusal.retry_at, detail=refusal.detail)
+                return refusal
+            row = refusal
         # Outside the transaction: the call itself (idempotent per key at the adapter).
-        if step.channel == "letter":
+        if placed is not None:
+            result = await self._complete_call(key, req, placed)  # the call the dead attempt placed
+        elif step.channel == "letter":
             receipt = await self.adapters.eservice.serve(
                 key=key, phone=on_file.phone, document=script, at=row.attempted_at, profile=on_file.profile,
                 attempt=req.try_no,
@@ -353,14 +366,40 @@ class CaseActivities(LegalActivities):
                  promised_date=result.promised_date)
         return result
 
+    async def _placed(self, channel: str, key: str, log) -> CallOutcome | None:
+        """The adapter's status look-up for a call in flight: the outcome of the
+        call placed with ``key``, or None (none placed; letters: served again
+        with the same key, the electronic service de-duplicates)."""
+        adapter = {"voice": self.adapters.voice, "human": self.adapters.human}.get(channel)
+        lookup = getattr(adapter, "placed", None)
+        if lookup is None:
+            if adapter is not None:
+                log.warning("adapter has no status look-up: the retry dials again with the same key",
+                            adapter=type(adapter).__name__)
+            return None
+        outcome = await lookup(key=key)
+        log.info("call in flight looked up", placed=outcome is not None)
+        return outcome
+
     def _rules_for(self, req: ContactRequest) -> rules.ContactRules:
         """The worker's contact rules, made stricter by the case's (its strategy's)."""
         return rules.strictest(self.rules, req.contact_rules.to_rules()) if req.contact_rules else self.rules
 
     async def _reserve(self, s, req: ContactRequest, phone: str, key: str, channel: str, team: str | None,
-                       script: str):
-        """Check the rules and write the attempt row as in flight, or say why not."""
+                       script: str, again: bool = False):
+        """Check the rules and write the attempt row as in flight, or say why not.
+
+        The moment judged and recorded is now, taken once the debtor's and the
+        phone's locks are held: nothing between it and the dial can wait long.
+        ``again``: the attempt's earlier reservation placed no call (its worker
+        died first); it is released and the rules judged afresh, now."""
         d = req.debtor
+        ph = phone_hash(phone)
+        if channel in CALL_CHANNELS:
+            await self.db.lock(s, f"debtor:{d.debtor_id}", f"phone:{ph}")
+        if again:
+            await s.execute(delete(ContactAttempt).where(ContactAttempt.idempotency_key == key,
+                                                         ContactAttempt.outcome == "dialing"))
         now = activity_now()
         contact_rules = self._rules_for(req)
         if rules.in_quiet_hours(now, d.timezone, contact_rules):
@@ -369,9 +408,7 @@ class CaseActivities(LegalActivities):
                                  detail=f"quiet hours ({contact_rules.quiet_start:%H:%M}-"
                                         f"{contact_rules.quiet_end:%H:%M} debtor-local)")
         today = rules.local_date(now, d.timezone)
-        ph = phone_hash(phone)
         if channel in CALL_CHANNELS:
-            await self.db.lock(s, f"debtor:{d.debtor_id}", f"phone:{ph}")
             connected = await s.scalar(
                 select(func.count()).select_from(ContactAttempt).where(
                     ContactAttempt.debtor_id == d.debtor_id, ContactAttempt.local_date == today,
@@ -457,6 +494,7 @@ class CaseActivities(LegalActivities):
         (channel ``post``) is written first, then the postal adapter is called
         with its key (a retry gets the first posting's receipt), then the
         tracking reference is written down.  The address is the database's."""
+        start_clock()
         d, key = req.debtor, attempt_key(req.account_id, "legal_notice_post", 1)
         on_file = await self._on_file(d)
         address = on_file.address

@@ -175,6 +175,22 @@ class ContactAttempt(Base):
     completed_at: Mapped[datetime | None] = mapped_column()
 
 
+class SimulatedDial(Base):
+    """The simulated voice robot's and call centre's own ledger (SPEC §7):
+    one row per call they placed, by its attempt key, kept where a killed
+    worker cannot lose it.  ``dial_requests`` counts how often they were
+    asked to dial that key (more than 1: a retry asked again, which a vendor
+    that does not de-duplicate would have rung again).  No personal data."""
+
+    __tablename__ = "simulated_dials"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)  # contact_attempts.idempotency_key
+    channel: Mapped[str] = mapped_column(String(16))  # voice | human
+    dial_requests: Mapped[int] = mapped_column()
+    outcome: Mapped[dict] = mapped_column(JSON)  # the call's outcome, as the status look-up answers it
+    dialled_at: Mapped[datetime] = mapped_column()
+
+
 class ComplianceIncident(Base):
     __tablename__ = "compliance_incidents"
     __table_args__ = (UniqueConstraint("attempt_key", "source"),)

@@ -16,3 +16,11 @@ def adapters() -> Adapters:
     a = simulated_adapters()
     a.voice = HangingVoiceRobot()
     return a
+
+
+def ringing_adapters() -> Adapters:
+    """The voice call is placed (the simulated ledger has it, the phone rings)
+    and then lasts an hour: the worker can be killed mid-call, after the dial."""
+    a = simulated_adapters()
+    a.voice = SimulatedVoiceRobot(call_seconds=3600)
+    return a
