@@ -38,7 +38,7 @@ from decimal import Decimal
 from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_activities import CaseActivities
@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.negotiation import Negotiation, plan_refusal, plan_running
     from workflows.notice import LegalNotice
-    from workflows.options import CONTACT_ACTIVITY, DB_ACTIVITY
+    from workflows.options import CONTACT_ACTIVITY, DB_ACTIVITY, contact_activity, not_started, replan_delay
     from workflows.presentation import Showing
     from workflows.search import search_attribute_updates
     from workflows.status import (
@@ -226,22 +226,38 @@ class DelinquentAccountWorkflow:
         elif result.outcome == Outcome.CAPPED:
             await self.set_stage(Stage.WAKE_UP_LADDER, step.name, result.retry_at, note=result.detail)
             await self.wait_until(result.retry_at, f"daily contact cap reached; {step.label} tomorrow")
+        elif result.outcome == Outcome.NOT_STARTED:  # not placed: planned again (quiet hours, caps judged then)
+            await self.set_stage(Stage.WAKE_UP_LADDER, step.name, result.retry_at, note=result.detail)
+            await self.wait_until(result.retry_at, f"{step.label} not started in time; again")
         else:
             await self._after_contact(index, result, actor=actor)
             self.desk.taken_in()
 
     async def _contact(self, step: rules.LadderStep) -> ContactResult:
+        """Contact the debtor (the activity judges quiet hours and caps at the
+        moment of the call).  A contact no worker started within its
+        schedule-to-start limit was not placed: the case plans it again."""
         self.s.attempt_no += 1
-        return await workflow.execute_activity_method(
-            CaseActivities.contact_debtor,
-            ContactRequest(
-                account_id=self.ev.account_id, step=step.name, attempt_no=self.s.attempt_no, debtor=self.debtor,
-                team_id=self.ev.team_id, amount=self.s.outstanding, currency=self.ev.currency,
-                contract_id=self.ev.contract_id, try_no=self.notice.next_try() if step.channel == "letter" else 1,
-                contact_rules=self._input.contact_rules,
-            ),
-            summary=self.notice.label(step), **CONTACT_ACTIVITY,
+        request = ContactRequest(
+            account_id=self.ev.account_id, step=step.name, attempt_no=self.s.attempt_no, debtor=self.debtor,
+            team_id=self.ev.team_id, amount=self.s.outstanding, currency=self.ev.currency,
+            contract_id=self.ev.contract_id, try_no=self.notice.next_try() if step.channel == "letter" else 1,
+            contact_rules=self._input.contact_rules,
         )
+        if not workflow.patched(patches.CONTACT_START_LIMIT):
+            return await workflow.execute_activity_method(
+                CaseActivities.contact_debtor, request, summary=self.notice.label(step), **CONTACT_ACTIVITY)
+        try:
+            return await workflow.execute_activity_method(
+                CaseActivities.contact_debtor, request, summary=self.notice.label(step), **contact_activity())
+        except ActivityError as err:
+            if not not_started(err):
+                raise
+        again = workflow.now() + replan_delay()
+        return ContactResult(
+            outcome=Outcome.NOT_STARTED, retry_at=again,
+            detail=f"{step.label}: not started in time (worker backlog), not placed; planned again "
+                   f"{presentation.local_stamp(again, self.debtor.timezone)}")
 
     async def _after_contact(self, index: int, result: ContactResult, *, actor: str | None = None) -> None:
         step = self.ladder[index]

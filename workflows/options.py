@@ -11,6 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, TimeoutType
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 # A database write or read: quick, retried for as long as the database is away.
 DB_ACTIVITY: dict[str, Any] = dict(
@@ -27,5 +29,31 @@ _OUTSIDE_CALL: dict[str, Any] = dict(
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2)),
 )
 
-CONTACT_ACTIVITY: dict[str, Any] = dict(_OUTSIDE_CALL)  # a call or a letter to the debtor
+CONTACT_ACTIVITY: dict[str, Any] = dict(_OUTSIDE_CALL)  # a letter by post; a contact before issue 11
 FILING_ACTIVITY: dict[str, Any] = dict(_OUTSIDE_CALL)  # a filing with the court, or the bond behind it
+
+# A contact not started by a worker within this long after the case asked for
+# it is not placed: Temporal times it out (ScheduleToStart, never retried) and
+# the case plans it again, ``CONTACT_REPLAN_AFTER`` later (the contact window
+# and caps are judged afresh then).  A backlog of calls re-plans instead of
+# dialling late.  Tests shorten both (they are read when the case schedules).
+CONTACT_START_LIMIT = timedelta(minutes=5)
+CONTACT_REPLAN_AFTER = timedelta(minutes=5)
+
+
+def contact_activity() -> dict[str, Any]:
+    """The options of a contact (patch ``contact-start-limit-v1``): those of
+    an outside call, with the schedule-to-start limit."""
+    return dict(_OUTSIDE_CALL, schedule_to_start_timeout=CONTACT_START_LIMIT)
+
+
+def replan_delay() -> timedelta:
+    """How long after a contact that was not started the case tries again."""
+    return CONTACT_REPLAN_AFTER
+
+
+def not_started(err: BaseException) -> bool:
+    """Whether an activity's failure is its schedule-to-start timeout: it never started, nothing was done."""
+    cause = getattr(err, "cause", None)
+    return isinstance(err, ActivityError) and isinstance(cause, ActivityTimeout) and (
+        cause.type == TimeoutType.SCHEDULE_TO_START)

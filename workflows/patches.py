@@ -57,6 +57,7 @@ LETTER_DELIVERY = "letter-delivery-v1"
 ADDRESS_ON_FILE = "address-on-file-v1"
 STRATEGY = "strategy-v1"
 DESK = "work-desk-v1"
+CONTACT_START_LIMIT = "contact-start-limit-v1"
 RECOVERY_SCORE = "recovery-score-v1"
 
 
@@ -127,4 +128,9 @@ LEDGER: tuple[Patch, ...] = (
           "score_case activity when it opens and shows the number in its status and the RecoveryScore search "
           "attribute; before, no score (a case not asking never calls patched, and records no marker)",
           "once no run started before issue 14 is open"),
+    Patch(CONTACT_START_LIMIT, "issue 11 (the clock of record is the moment of the call)",
+          "a contact activity carries a schedule-to-start limit (workflows/options.py CONTACT_START_LIMIT); one "
+          "no worker started in time was not placed, and the case plans it again (Outcome.NOT_STARTED) instead of "
+          "dialling late; before, a contact waited in the task queue without limit",
+          "once no run started before issue 11 is open"),
 )

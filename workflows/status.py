@@ -61,6 +61,7 @@ class Outcome(StrEnum):
     CAPPED = "capped"
     QUIET_HOURS = "quiet_hours"
     BLOCKED_COMPLIANCE = "blocked_compliance"
+    NOT_STARTED = "not_started"  # no worker started it in time: not placed, no row; the case plans it again
 
 
 @dataclass
