@@ -18,7 +18,7 @@ from collections.abc import Awaitable
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from cli import render
 from db.session import Database
@@ -91,6 +91,8 @@ def _explain(e: BaseException, settings: Settings | None) -> tuple[str, int]:
     if isinstance(e, RuntimeError) and "connect" in str(e).lower():
         return (f"cannot reach Temporal at {address}: {_first_line(e)} "
                 "(is the server running? `make demo` starts one)", FAILED)
+    if isinstance(e, RPCError) and e.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return f"cannot reach Temporal at {address}: {e.message}", FAILED
     if isinstance(e, RPCError):
         return f"Temporal at {address} refused: {e.message}", FAILED
     if isinstance(e, OSError):

@@ -5,6 +5,11 @@ Prints ``accepted N, duplicate N, rejected N in T s (R events/s)`` (or
 exits 1 if any line was rejected. A progress bar with counts, throughput and
 the time left is drawn on stderr when it is a terminal (``--progress`` forces
 it: plain lines every 2 s off a terminal; ``--no-progress`` turns it off).
+
+Temporal or the database going away mid-file stops it: one line on stderr
+says which, the counts so far and the line it stopped at (``--json`` adds
+``stopped`` to the report on stdout), exit 1; the same file run again
+finishes it.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from cli import render
-from cli.errors import FAILED, OK, UsageError
+from cli.errors import FAILED, OK, UsageError, where
 from cli.session import Session, launch, session_of
+from intake.faults import IngestStopped, gist
 from intake.ingest import IngestReport, Ingestor
 
 app = typer.Typer()
@@ -75,21 +81,39 @@ def want_progress(flag: bool | None) -> bool:
 async def run_ingest(session: Session, lines: Iterable[str], source: str, rejects: Path | None, *,
                      as_json: bool = False, progress: IngestProgress | None = None, parallel: int = 16) -> int:
     client = await session.client()
+    stopped = None
     async with session.database() as db:
-        report = await Ingestor(client, db, session.settings).ingest_lines(
-            lines, source=source, rejects_path=rejects, concurrency=parallel, progress=progress)
+        try:
+            report = await Ingestor(client, db, session.settings).ingest_lines(
+                lines, source=source, rejects_path=rejects, concurrency=parallel, progress=progress)
+        except IngestStopped as stop:
+            report, stopped = stop.report, stopped_line(stop, session, source)
     if progress is not None:
         progress.close(report)
     if as_json:
         render.json_out({**report.as_dict(), "rejects": [{"line": n, "reason": r} for n, r in report.rejects],
-                         "rejects_file": report.rejects_file})
+                         "rejects_file": report.rejects_file,
+                         **({"stopped": {"line": report.stopped_at, "reason": stopped}} if stopped else {})})
     else:
-        render.say(report.summary())
+        if not stopped:
+            render.say(report.summary())
         for line_no, reason in report.rejects:
             render.error(f"  line {line_no}: {reason}")
         if report.rejects_file:
             render.note(f"rejected lines written to {report.rejects_file}")
-    return FAILED if report.rejected else OK
+    if stopped:
+        render.error(stopped)
+    return FAILED if report.rejected or stopped else OK
+
+
+def stopped_line(stop: IngestStopped, session: Session, source: str) -> str:
+    """``Temporal unreachable at HOST:PORT: … — stopped at line L after N accepted, …; re-run …``"""
+    settings, report = session.settings, stop.report
+    down = (f"Temporal unreachable at {settings.temporal_address}" if stop.service == "temporal"
+            else f"database unreachable ({where(settings.database_url)})")
+    again = "the same input" if source == "stdin" else "the same file"
+    return (f"{down}: {gist(stop.cause)} — stopped at line {report.stopped_at} after {report.accepted} accepted, "
+            f"{report.duplicate} duplicate, {report.rejected} rejected; re-run {again} to finish")
 
 
 async def ingest_file(session: Session, file: str, rejects: str | None, *, as_json: bool, show: bool,
@@ -131,7 +155,8 @@ def ingest(
 
     Prints the counts and throughput; each rejected line is reported with its line number and reason and
     written to the rejects file and table. Events are idempotent on event_id: ingesting a file twice changes
-    nothing.
+    nothing. If Temporal or the database goes away mid-file, the ingest stops with the counts so far (exit 1):
+    run the same file again to finish it.
     """
     return launch(ctx, ingest_file(session_of(ctx), file, rejects, as_json=as_json, show=want_progress(progress),
                                    parallel=concurrency))

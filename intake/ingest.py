@@ -14,6 +14,13 @@ line number and reason to the ``rejected_events`` table and to a rejects
 file, and never reaches a workflow.  The row is written before dispatch and
 marked after, so an ingest that dies half-way can simply be run again.
 
+Every line ends accepted, duplicate or rejected with its reason: a fault on
+one line (Temporal refusing it, the database refusing its row, anything
+unforeseen) is that line's rejection, and the file goes on.  An outage
+(Temporal or the database unreachable) stops the file instead:
+:class:`~intake.faults.IngestStopped` carries the counts so far, and the
+same file run again finishes it (intake/faults.py).
+
 Lines are dispatched concurrently with bounded parallelism; a progress
 callback sees the counts after every line (the CLI draws a progress bar), and
 the report carries the elapsed time and throughput.
@@ -22,17 +29,17 @@ the report carries the elapsed time and throughput.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -49,7 +56,9 @@ from intake.events import (
     parse_event,
     storable,
 )
+from intake.faults import IngestStopped, Service, event_id_of, line_fault, outage_of
 from intake.protections import Protections
+from intake.report import EventOutcome, IngestReport, write_rejects
 from support.logs import get_logger
 from db.models import Case, IngestedEvent, Payment, RejectedEvent
 from db.models import Debtor as Debtor_
@@ -63,64 +72,7 @@ from workflows.search import initial_search_attributes
 from workflows.status import EventEffect, Stage
 
 NO_EFFECT = "no_effect"  # an accepted event that changed nothing (its detail says why)
-
-
-@dataclass
-class IngestReport:
-    accepted: int = 0  # valid and new, including those that changed nothing (no_effect)
-    duplicate: int = 0
-    rejected: int = 0
-    no_effect: int = 0  # accepted, but the case (or the team, the region) said it changed nothing
-    rejects: list[tuple[int, str]] = field(default_factory=list)
-    rejects_file: str | None = None
-    reject_lines: dict[int, str] = field(default_factory=dict, repr=False)
-    seconds: float = 0.0
-
-    @property
-    def processed(self) -> int:
-        return self.accepted + self.duplicate + self.rejected
-
-    @property
-    def events_per_second(self) -> float:
-        return self.processed / self.seconds if self.seconds > 0 else 0.0
-
-    def as_dict(self) -> dict:
-        return {"accepted": self.accepted, "duplicate": self.duplicate, "rejected": self.rejected,
-                "no_effect": self.no_effect, "seconds": round(self.seconds, 3),
-                "events_per_second": round(self.events_per_second, 1)}
-
-    def summary(self) -> str:
-        """``accepted 51, duplicate 0, rejected 0 in 2.1 s (24 events/s)``; ``accepted 51 (2 no effect), ...``"""
-        no_effect = f" ({self.no_effect} no effect)" if self.no_effect else ""
-        return (f"accepted {self.accepted}{no_effect}, duplicate {self.duplicate}, rejected {self.rejected} "
-                f"in {_seconds(self.seconds)} ({_rate(self.events_per_second)} events/s)")
-
-
-@dataclass
-class EventOutcome:
-    """What became of one event (the operator CLI prints it)."""
-
-    outcome: str  # accepted | no_effect (accepted, changed nothing) | duplicate | rejected
-    event_id: str | None
-    type: str | None
-    status: str | None = None  # dispatched | applied | no_effect | recorded | pending (ingested_events.status)
-    detail: str | None = None  # what it did (or, no_effect, why not)
-    reason: str | None = None  # why it was rejected, or changed nothing
-    effect: EventEffect | None = None  # the case's own answer (through the apply_event Update)
-
-    def as_dict(self) -> dict:
-        """JSON-ready: instants as ISO 8601 strings."""
-        return {k: _jsonable(v) for k, v in self.__dict__.items() if v is not None}
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value.isoformat() if isinstance(value, datetime) else value
+SILENT_TEMPORAL_SECONDS = 30.0  # the least a call waits for an answer from a connected Temporal
 
 
 @dataclass
@@ -131,14 +83,6 @@ class _Ingested:
     status: str | None = None
     detail: str | None = None
     effect: EventEffect | None = None
-
-
-def _seconds(s: float) -> str:
-    return f"{s:.1f} s" if s < 100 else f"{s:.0f} s"
-
-
-def _rate(r: float) -> str:
-    return f"{r:.1f}" if r < 10 else f"{r:.0f}"
 
 
 def _order_key(line: str, line_no: int) -> str | None:
@@ -216,13 +160,15 @@ def _content(line: str) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if k not in ("occurred_at", "actor")}
 
 
-def _write_rejects(report: IngestReport, path: Path, source: str) -> None:
-    """Append each rejected line, with its number and reason, to the rejects file."""
-    with path.open("a", encoding="utf-8") as out:
-        for line_no, reason in report.rejects:
-            out.write(json.dumps({"source": source, "line": line_no, "reason": reason,
-                                  "raw": storable(report.reject_lines[line_no])}, ensure_ascii=False) + "\n")
-    report.rejects_file = str(path)
+_RESUMING: ContextVar[bool] = ContextVar("resuming", default=False)  # dispatching a row left pending
+
+
+class _Refused(Exception):
+    """Dispatch found the event cannot be applied here: its rejection, with the reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _Settled(Exception):
@@ -269,27 +215,33 @@ class Ingestor:
         account's previous event); events without an account (disasters,
         team reviews) wait for everything before them.  ``progress`` is
         called with the running report after each line.
+
+        Every line ends accepted, duplicate or rejected (a fault on one line
+        is its rejection).  An outage stops the file: no line starts after
+        it, the lines under way finish or are left for a re-run, and
+        :class:`~intake.faults.IngestStopped` is raised with the report so
+        far (the rejects file written all the same).
         """
         report = IngestReport()
         started = time.monotonic()
         gate = asyncio.Semaphore(concurrency)
         tails: dict[str, asyncio.Task] = {}
         in_flight: set[asyncio.Task] = set()
+        stops: list[tuple[int, Service, BaseException]] = []  # (line, service down, its error)
 
         async def one(line_no: int, line: str, after: asyncio.Task | None) -> None:
             if after is not None:
                 await asyncio.wait({after})
             async with gate:
+                if stops:
+                    return  # the file stopped at an outage: this line is left for the re-run
                 try:
-                    outcome = await self.ingest_line(line.rstrip("\n"))
-                    report.no_effect += outcome == NO_EFFECT
-                except EventRejected as r:
-                    report.rejected += 1
-                    report.rejects.append((line_no, r.reason))
-                    report.reject_lines[line_no] = line.rstrip("\n")
-                    await self._store_reject(source, line_no, line, r)
-                    self.log.warning("event rejected", line=line_no, reason=r.reason, event_id=r.event_id)
-                    outcome = "rejected"
+                    outcome = await self._one_line(line_no, line.rstrip("\n"), source, report)
+                except Exception as e:  # an outage: every other fault became the line's rejection
+                    stops.append((line_no, outage_of(e) or "database", e))
+                    self.log.warning("ingest stopped", line=line_no, service=outage_of(e), error=str(e))
+                    return
+            report.no_effect += outcome == NO_EFFECT
             if outcome == "duplicate":
                 report.duplicate += 1
             elif outcome != "rejected":
@@ -299,6 +251,8 @@ class Ingestor:
                 progress(report)
 
         for line_no, line in enumerate(lines, start=1):
+            if stops:
+                break
             if not line.strip():
                 continue
             key = _order_key(line, line_no)
@@ -315,15 +269,43 @@ class Ingestor:
         report.seconds = time.monotonic() - started
         report.rejects.sort()
         if rejects_path is not None and report.rejects:
-            _write_rejects(report, rejects_path, source)
+            write_rejects(report, rejects_path, source)
+        if stops:
+            line_no, service, cause = min(stops, key=lambda stop: stop[0])
+            report.stopped_at = line_no
+            raise IngestStopped(report, service, cause)
         return report
+
+    async def _one_line(self, line_no: int, line: str, source: str, report: IngestReport) -> str:
+        """One line of a file: its outcome, a rejection counted and stored;
+        raises only for an outage."""
+        try:
+            return await self.ingest_line(line)
+        except Exception as e:
+            rejection = self._rejection(e, line)
+        report.rejected += 1
+        report.rejects.append((line_no, rejection.reason))
+        report.reject_lines[line_no] = line
+        await self._store_reject(source, line_no, line, rejection)
+        self.log.warning("event rejected", line=line_no, reason=rejection.reason, event_id=rejection.event_id)
+        return "rejected"
+
+    def _rejection(self, e: Exception, line: str) -> EventRejected:
+        """The rejection of a line that raised ``e``; an outage is raised again."""
+        if isinstance(e, EventRejected):
+            return e
+        if outage_of(e) is not None:
+            raise e
+        self.log.warning("event failed", error=f"{type(e).__name__}: {e}")
+        return EventRejected(line_fault(e), event_id_of(line))
 
     async def ingest_event(self, line: str, *, source: str = "cli") -> EventOutcome:
         """One event (the operator CLI's path): the same validation, de-duplication
         and rejects table as a file, with what became of it."""
         try:
             done = await self._ingest(line)
-        except EventRejected as r:
+        except Exception as e:  # an outage is raised again (the command says so in one line)
+            r = self._rejection(e, line)
             await self._store_reject(source, 1, line, r)
             self.log.warning("event rejected", source=source, reason=r.reason, event_id=r.event_id)
             kind = None
@@ -367,11 +349,23 @@ class Ingestor:
             if inserted.rowcount == 0:
                 return _Ingested("duplicate")  # the same event id, taken by a concurrent line
         effect = None
+        resuming = _RESUMING.set(seen is not None)  # a row left pending by an earlier, interrupted run
         try:
             status, detail, *answer = await self._dispatch(ev, line)
             effect = answer[0] if answer else None
         except _Settled as settled:
             status, detail = settled.status, settled.detail
+        except EventRejected:
+            raise  # the row says so already
+        except Exception as e:
+            if outage_of(e) is not None:
+                raise  # the row stays pending: a re-run dispatches it
+            what = "to start its case" if isinstance(ev, AccountDefaulted) else "the event"
+            reason = e.reason if isinstance(e, _Refused) else line_fault(e, what)
+            await self._forget(ev.event_id)  # rejected, never recorded: a re-run tries it again
+            raise EventRejected(reason, ev.event_id) from None
+        finally:
+            _RESUMING.reset(resuming)
         async with self.db.transaction() as s:
             # Only a row still pending: a case that handled its event first wrote what it did.
             await s.execute(update(IngestedEvent).where(IngestedEvent.event_id == ev.event_id,
@@ -422,9 +416,12 @@ class Ingestor:
                         "DebtorId": d.debtor_id, "Strategy": self.settings.active_strategy.label,
                     }),
                     static_summary=f"Case {ev.account_id} · debtor {d.debtor_id} · {d.region}",
+                    rpc_timeout=self._rpc_timeout,
                 )
             except WorkflowAlreadyStartedError:
-                pass  # started by an earlier, interrupted run of this ingest
+                if not _RESUMING.get():  # recorded here just now, yet its case exists: started elsewhere
+                    raise _Refused(await self._elsewhere(ev.account_id)) from None
+                # else started by an earlier, interrupted run of this ingest
             return "dispatched", None
         at = ev.occurred_at.astimezone(timezone.utc)
         if isinstance(ev, DisasterDeclared):
@@ -440,7 +437,7 @@ class Ingestor:
                                             _REFUSED_WHAT.get(ev.type, ev.type))
             return effect_status(effect), _detail(ev, effect), effect
         try:
-            await handle.signal(DelinquentAccountWorkflow.event, to_case_event(ev))
+            await handle.signal(DelinquentAccountWorkflow.event, to_case_event(ev), rpc_timeout=self._rpc_timeout)
         except RPCError as e:
             if e.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -471,6 +468,29 @@ class Ingestor:
             if e.status != RPCStatusCode.NOT_FOUND:
                 raise
             raise _Settled(*await self._to_closed_case(ev)) from None
+
+    @property
+    def _rpc_timeout(self) -> timedelta:
+        """How long one call waits for an answer: an unreachable server is given
+        up after ``temporal_timeout`` of retries (support/temporal.py), a silent
+        or slow one after this (a busy server is not an outage)."""
+        return timedelta(seconds=max(self.settings.temporal_timeout, SILENT_TEMPORAL_SECONDS))
+
+    async def _elsewhere(self, account: str) -> str:
+        """Why a default is refused whose case already exists in the namespace
+        (a fresh database on an old namespace): its case is not this database's."""
+        workflow_id = case_workflow_id(account)
+        description = await self.client.get_workflow_handle(workflow_id).describe(rpc_timeout=self._rpc_timeout)
+        state = description.status.name.lower() if description.status else "unknown"
+        ran = "runs" if state == "running" else f"ran ({state})"
+        return (f"a case for {account} already {ran} in the Temporal namespace {self.client.namespace} "
+                f"(workflow {workflow_id}) but is not in this database")
+
+    async def _forget(self, event_id: str) -> None:
+        """Drop the pending row of an event that was rejected on dispatch."""
+        async with self.db.transaction() as s:
+            await s.execute(delete(IngestedEvent).where(IngestedEvent.event_id == event_id,
+                                                        IngestedEvent.status == "pending"))
 
     async def _mark_rejected(self, event_id: str) -> None:
         async with self.db.transaction() as s:
@@ -506,3 +526,4 @@ class Ingestor:
         async with self.db.transaction() as s:
             s.add(RejectedEvent(source=source, line_no=line_no, event_id=r.event_id, reason=r.reason,
                                 raw=storable(line.rstrip("\n")), rejected_at=datetime.now(timezone.utc)))
+

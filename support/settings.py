@@ -60,6 +60,10 @@ class Settings(BaseSettings):
                                       description="TLS to Temporal (TEMPORAL_TLS_* give certificates)")
     task_queue: str = Field(DEFAULT_TASK_QUEUE, validation_alias="COLLECTIONS_TASK_QUEUE", min_length=1,
                             description="task queue of the case workflows and activities")
+    temporal_timeout: float = Field(10.0, validation_alias="COLLECTIONS_TEMPORAL_TIMEOUT", ge=1, le=300,
+                                    description="seconds a command retries an unreachable Temporal before it "
+                                                "stops and says so (a call Temporal does not answer: at least "
+                                                "30 s)")
     # Database
     database_url: str = Field("", validation_alias="DATABASE_URL",
                               description="SQLAlchemy URL (default: ./collections.db, SQLite)")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.runtime import Runtime
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 
 from support.codec import data_converter
+from support.logs import temporal_runtime
 from support.settings import Settings
 from workflows.search import DEFINITIONS
 
@@ -19,10 +22,21 @@ INDEXED_VALUE_TYPES = {
 }
 
 
+@functools.cache
+def logging_runtime() -> Runtime:
+    """The process's Temporal runtime for clients: Core's (Rust) log lines go
+    through support/logs.py (JSON on stderr, masked), never to stdout, where
+    they would break a command's ``--json`` output."""
+    return temporal_runtime()
+
+
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client; each call waits at most ``settings.temporal_timeout`` seconds
+    (COLLECTIONS_TEMPORAL_TIMEOUT, retries included) for an unreachable server."""
     return await Client.connect(
         **settings.temporal_connect_config(),  # address, namespace, TLS, API key: as the temporal CLI
-        runtime=runtime,
+        runtime=runtime or logging_runtime(),
+        retry_config=RetryConfig(max_elapsed_time_millis=int(settings.temporal_timeout * 1000), max_retries=1000),
         # payloads encrypted when COLLECTIONS_PAYLOAD_KEYS is set (support/codec.py)
         data_converter=data_converter(settings),
     )
