@@ -317,6 +317,21 @@ async def test_the_desk_secret_is_masked_and_a_short_one_is_one_line(monkeypatch
     assert "COLLECTIONS_DESK_SECRET='********' is not accepted: must be at least 32 characters" in err
 
 
+async def test_collections_desk_on_a_taken_port_says_so_in_one_line(db, monkeypatch, capsys):
+    from cli.main import main
+
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert await main(["desk", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and len(err.strip().splitlines()) == 1
+    assert await main(["desk", "--port", "70000"]) == 2
+    assert "--port 70000 is not a port: 1-65535" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- supervisor page
 
 async def seed_supervision(db) -> None:
