@@ -139,7 +139,7 @@ async def main(n: int, batch: int, database: str | None) -> None:
             settings = load_settings(database_url=url, task_queue=TASK_QUEUE, temporal_address=target)
             proc = start_worker(["worker.py"], {"TEMPORAL_ADDRESS": target, "TEMPORAL_NAMESPACE": env.client.namespace,
                                                 "DATABASE_URL": url, "COLLECTIONS_TASK_QUEUE": TASK_QUEUE,
-                                                "LOG_LEVEL": "WARNING"}, "", tmp / "worker.log")
+                                                "LOG_LEVEL": "INFO"}, "worker started", tmp / "worker.log")
             try:
                 async with Database(url) as db:
                     empty = await database_bytes(db, url)
