@@ -112,12 +112,13 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 )
 
 
-# What a worker costs, measured with bench/vs_bare.py (docs/benchmarks.md): its
-# resident memory once started, and what each case in its cache adds to it
-# (Python and Core together, a case parked after its day-0 call), with room
-# for a case's later growth (a longer history, a plan, a legal track).
+# What a worker costs (docs/benchmarks.md, "The memory budget"): its resident
+# memory once started (114 MiB, bench/hundred_k.py) with room for its
+# activities' connections and buffers, and what each case in its cache adds
+# (178 KiB parked after its day-0 call, Python and Core together,
+# bench/vs_bare.py) with room for its history to grow until it continues as new.
 WORKER_BASE_MIB = 200
-CASE_MEMORY_KIB = 160
+CASE_MEMORY_KIB = 256
 
 
 def cached_cases(settings: Settings) -> int:
