@@ -128,6 +128,63 @@ async def strategies(env: WorkflowEnvironment, tq: str, start) -> dict:
     return cases
 
 
+async def desk(env: WorkflowEnvironment, tq: str, url: str, start) -> dict:
+    """v4: steps people do at the work desk (issue 13): a day-3 call task
+    completed with a promise, one left to expire at 22:00 and offered again,
+    an empty skip trace reviewed, and the court's answers entered by legal staff."""
+    from db.session import Database
+    from desk import operators
+    from desk.store import DeskStore, Entry
+    from support.settings import load_settings
+    from workflows import rules
+
+    async with Database(url) as db:
+        for name, role, teams in (("rec-agent", "agent", ["general"]), ("rec-legal", "legal", []),
+                                  ("rec-compliance", "compliance", [])):
+            if await operators.get_operator(db, name) is None:
+                await operators.add_operator(db, name, role, teams)
+        store = DeskStore(db, load_settings(database_url=url, task_queue=tq), env.client, clock=env.get_current_time)
+
+        async def task_of(account: str, kind: str) -> int:
+            for _ in range(300):
+                found = [t for t in await store.list_tasks("rec-" + {"human_call": "agent", "court_entry": "legal"}
+                                                           .get(kind, "compliance"), kind=kind)
+                         if t.account_id == account and t.status == "open"]
+                if found:
+                    return found[0].id
+                await asyncio.sleep(0.1)
+            raise RuntimeError(f"no {kind} task for {account}")
+
+        async def work(account: str, kind: str, entry: Entry) -> None:
+            who = "rec-" + {"human_call": "agent", "court_entry": "legal"}.get(kind, "compliance")
+            task = await task_of(account, kind)
+            await store.claim(who, task)
+            await store.complete(who, task, entry)
+
+        cases = {
+            "desk-call-promise": await start_case(env, tq, default_event("H-14", occurred_at=start),
+                                                  desk_steps=["human_call"]),
+            "desk-call-expired": await start_case(env, tq, default_event("H-15", occurred_at=start),
+                                                  desk_steps=["human_call"]),
+            "desk-skip-trace-review": await start_case(env, tq, default_event("H-16", occurred_at=start, grade="III"),
+                                                       desk_steps=["skip_trace_review"]),
+            "desk-court-entry": await start_case(env, tq, default_event(
+                "H-17", occurred_at=start, simulation={"answers": True},
+                debtor={"address": "1 Nanjing Road, Shanghai"}), desk_steps=["court_entry"]),
+        }
+        await work("H-16", "skip_trace_review", Entry("found", phone="+86 139 0000 1616"))
+        await env.sleep(timedelta(days=3, hours=1))  # day 3, 11:00: the call tasks are open
+        today = rules.local_date(await env.get_current_time(), "Asia/Shanghai")
+        await work("H-14", "human_call", Entry("answered", promise_date=today + timedelta(days=4)))
+        await env.sleep(timedelta(days=1))  # H-15's task expired at 22:00 and came back at 08:00
+        await cases["desk-call-expired"].terminate("recorded")  # enough: every day the same again
+        await env.sleep(timedelta(days=19))  # H-17 applied for a payment order
+        await work("H-17", "court_entry", Entry("accepted", reference="(2026) Hu 01 Min Du 1"))
+        await work("H-17", "court_entry", Entry("order_served", reference="(2026) Hu 01 Min Du 1"))
+        await env.sleep(timedelta(days=16))  # no objection: enforcement
+    return cases
+
+
 async def main(version: str) -> None:
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,6 +204,7 @@ async def main(version: str) -> None:
                     cases |= await operator_and_letters(env, tq, start)
                 if version not in ("v1", "v2", "v3"):  # strategies came with v4 (issue 14)
                     cases |= await strategies(env, tq, await advance_to_local(env, "Asia/Shanghai", time(9, 30)))
+                    cases |= await desk(env, tq, url, await advance_to_local(env, "Asia/Shanghai", time(10, 0)))
                 written = []
                 for name, handle in cases.items():
                     path = OUT / f"{version}-{name}.json"

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.host import CaseHost
     from workflows.model import (
         ContactResult, CourtDocket, DeskEffect, LegalState, OpenWorkItemRequest, SettleWorkItemRequest, WorkItemDone,
-        WorkItemSettled,
+        WorkItemSettled, case_workflow_id,
     )
     from workflows.options import DB_ACTIVITY
     from workflows.presentation import local_stamp
@@ -70,7 +70,9 @@ class Desk:
         return kind in self.steps and workflow.patched(patches.DESK)
 
     def _key(self, kind: str, step: str, attempt: int | str) -> str:
-        return f"{workflow.info().workflow_id}:{kind}:{step}:{attempt}"
+        """The item's key, from the case's input (its fixed workflow id ``case-<account>``), so a replay
+        under another id (a test's, a replayer's) derives the same key the Update carries."""
+        return f"{case_workflow_id(self.case.ev.account_id)}:{kind}:{step}:{attempt}"
 
     async def _open(self, req: OpenWorkItemRequest, summary: str):
         return await workflow.execute_activity_method(DeskActivities.open_work_item, req, summary=summary,
