@@ -36,6 +36,7 @@ class TaskLine:
     status: str
     due: datetime | None  # window end (overdue) or when it expired
     claimed_by: str | None
+    closed: str | None = None  # an ended task: expired (window closed) or withdrawn (the case re-planned)
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,8 @@ async def _contacts(s, f: Figures, connected_cap: int, dial_cap: int) -> None:
 
 
 def _line(w: WorkItem, due: datetime | None) -> TaskLine:
-    return TaskLine(w.id, w.kind, w.team_id, w.account_id, w.status, due, w.claimed_by)
+    return TaskLine(w.id, w.kind, w.team_id, w.account_id, w.status, due, w.claimed_by,
+                    (w.detail or {}).get("closed") if w.status == "expired" else None)
 
 
 async def _tasks(s, f: Figures) -> None:

@@ -366,6 +366,8 @@ async def seed_supervision(db) -> None:
                              outcome="answered", connected=True))
         overdue = await s.get(WorkItem, 2)
         overdue.window_end = NOW - timedelta(minutes=5)
+        withdrawn = await s.get(WorkItem, 3)
+        withdrawn.detail = {**withdrawn.detail, "closed": "withdrawn"}
 
 
 async def test_the_supervisor_figures(app, db):
@@ -398,6 +400,7 @@ async def test_the_supervisor_page_shows_the_figures_with_charts(app, db):
     assert "700.50 CNY</strong> recovered of 6,302.00 CNY due: recovery rate 11.1 %" in page
     assert "contacts paused since 2026-11-24 02:00 UTC" in page
     assert 'href="/tasks/2"' in page  # the overdue task
+    assert "Ended unworked in the last 24 hours: 1" in page and "<td>withdrawn</td>" in page
 
 
 async def test_the_supervisor_page_with_an_empty_database(db):
