@@ -5,7 +5,8 @@ desk.store, and the cases move as the simulated adapters would move them."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, time, timedelta
+import json
+from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -13,7 +14,9 @@ from sqlalchemy import func, select
 
 from db.models import Case, CaseHistory, ComplianceIncident, ContactAttempt, DeskAction, Payment, WorkItem
 from desk import operators
-from desk.store import Conflict, DeskError, DeskStore, Entry, Forbidden, Invalid, NotFound
+from desk.store import Conflict, DeskStore, Entry, Forbidden, Invalid, NotFound
+from intake.events import parse_event
+from intake.ingest import Ingestor, to_default_event
 from intake.protections import Protections
 from tests.helpers import STARTED, advance_to_local, attempts, case_input, default_event, settings_for, start_case, uid
 from worker import build_worker
@@ -394,3 +397,20 @@ async def test_a_compliance_incident_on_a_call_opens_a_review(env, db, task_queu
         await store.claim("cora", review.id)
         done = await store.complete("cora", review.id, Entry("upheld", note="agent warned"))
     assert done.effect == "review upheld: the incident stands against team team-b"
+
+
+@pytest.mark.parametrize("settings,team,age,steps", [
+    ({}, "team-a", 41, []),  # the default: simulated, nothing goes to people
+    ({"call_centre": "desk"}, "team-a", 41, ["human_call", "skip_trace_review"]),
+    ({"call_centre": "desk", "court": "desk"}, None, 41, ["human_call", "skip_trace_review", "court_entry"]),
+    ({"call_centre": "desk", "desk_teams": "team-a"}, "team-a", 41, ["human_call", "skip_trace_review"]),
+    ({"call_centre": "desk", "desk_teams": "team-a"}, "team-b", 41, []),
+    ({"call_centre": "desk", "desk_teams": "team-a"}, "team-a", 67, []),  # routed to the dialect team
+    ({"call_centre": "desk", "desk_teams": "dialect-cantonese"}, "team-a", 67, ["human_call", "skip_trace_review"]),
+])
+async def test_the_intake_writes_which_steps_go_to_people_into_the_case(db, task_queue, settings, team, age, steps):
+    """Decided once, at intake, for the case's routed team: the case never reads the worker's settings."""
+    event = default_event(f"A-CFG-{uid()}", occurred_at=datetime.now(timezone.utc), age=age,
+                          debtor={"dialect": "Cantonese"}, **({"team_id": team} if team else {}))
+    ingest = Ingestor(None, db, settings_for(db, task_queue, **settings))  # type: ignore[arg-type]
+    assert ingest.case_input(to_default_event(parse_event(json.dumps(event)))).desk_steps == steps
