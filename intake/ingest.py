@@ -286,7 +286,12 @@ class Ingestor:
         report.rejected += 1
         report.rejects.append((line_no, rejection.reason))
         report.reject_lines[line_no] = line
-        await self._store_reject(source, line_no, line, rejection)
+        try:
+            await self._store_reject(source, line_no, line, rejection)
+        except Exception as e:  # the rejects file still has it; only an outage stops the file
+            if outage_of(e) is not None:
+                raise
+            self.log.error("rejection not stored", line=line_no, error=line_fault(e))
         self.log.warning("event rejected", line=line_no, reason=rejection.reason, event_id=rejection.event_id)
         return "rejected"
 
