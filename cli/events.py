@@ -138,12 +138,13 @@ async def send(session: Session, event: dict, *, as_json: bool, dry_run: bool = 
     if dry_run:
         render.json_out(event)
         return OK
+    # The question first: it needs nothing but the terminal (off a terminal, --yes or a usage error).
+    if closes_case(event) and not confirmed and not confirm_closing(event):
+        render.error("nothing sent")
+        return FAILED
     refusal = await role_refusal(session, event)
     if refusal:
         render.error(f"refused: {refusal}; nothing sent")
-        return FAILED
-    if closes_case(event) and not confirmed and not confirm_closing(event):
-        render.error("nothing sent")
         return FAILED
     client = await session.client()
     async with session.database() as db:
