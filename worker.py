@@ -115,8 +115,9 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 # What a worker costs (docs/benchmarks.md, "The memory budget"): its resident
 # memory once started (114 MiB, bench/hundred_k.py) with room for its
 # activities' connections and buffers, and what each case in its cache adds
-# (178 KiB parked after its day-0 call, Python and Core together,
-# bench/vs_bare.py) with room for its history to grow until it continues as new.
+# (153-189 KiB parked after its day-0 call, Python and Core together,
+# bench/vs_bare.py and bench/hundred_k.py) with room for its history to grow
+# until it continues as new.
 WORKER_BASE_MIB = 200
 CASE_MEMORY_KIB = 256
 
