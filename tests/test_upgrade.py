@@ -88,12 +88,14 @@ def test_every_patch_id_comes_from_the_ledger_and_every_ledger_id_is_used():
     assert not stray, f"patch ids must be named in workflows/patches.py: {stray}"
     used = {arg.split("(")[0].removeprefix("patches.") for _, arg in calls}
     assert used == {"LEGAL_BRANCH", "INSTALLMENT_PLANS", "EVENTS_BEAT_TIMERS", "EARLY_REPLAN", "legacy_legal_wait",
-                    "EVENT_EFFECTS", "LETTER_DELIVERY", "ADDRESS_ON_FILE", "STRATEGY"}
+                    "EVENT_EFFECTS", "LETTER_DELIVERY", "ADDRESS_ON_FILE", "STRATEGY", "DESK", "CONTACT_START_LIMIT",
+                    "RECOVERY_SCORE"}
     ids = [getattr(patches, name) for name in sorted(used - {"legacy_legal_wait"})]
     listed = " ".join(p.id for p in patches.LEDGER)
     assert all(i in listed for i in ids) and patches.legacy_legal_wait(1) in listed
     assert all(p.release and p.guards and p.deprecate_when for p in patches.LEDGER)
     # the ids themselves never change: running histories hold their markers
-    assert ids == ["address-on-file-v1", "update-replans-before-awaiting-v1", "events-beat-timers-v1", "event-effects-v1",
-                   "installment-plans-v1", "legal-branch-v1", "letter-delivery-v1", "strategy-v1"]
+    assert ids == ["address-on-file-v1", "contact-start-limit-v1", "work-desk-v1", "update-replans-before-awaiting-v1",
+                   "events-beat-timers-v1", "event-effects-v1", "installment-plans-v1", "legal-branch-v1",
+                   "letter-delivery-v1", "recovery-score-v1", "strategy-v1"]
     assert patches.legacy_legal_wait(2) == "legacy-legal-wait-v1-2"
