@@ -22,7 +22,7 @@ from workflows.status import CaseStatus, Grade, Stage
 # The status query's keys (SPEC §6; outside tooling reads them by name).
 STATUS_KEYS = ["account_id", "case_id", "debtor_id", "stage", "grade", "currency", "amount_due", "outstanding",
                "paused_by", "protections", "next_action", "next_action_at", "closed_reason", "closed_detail",
-               "limitation_expires_on", "promised_date", "timezone", "ladder", "plan_offer", "plan", "legal"]
+               "limitation_expires_on", "promised_date", "timezone", "ladder", "plan_offer", "plan", "legal", "score"]
 
 # Stricter than the defaults: one connected call a day, contact only 09:00-21:00.
 STRICT = rules.ContactRules(max_connected_calls_per_debtor_per_day=1, quiet_start=time(21, 0), quiet_end=time(9, 0))
