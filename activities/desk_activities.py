@@ -23,7 +23,7 @@ from db.models import ContactAttempt, Debtor, WorkItem
 from db.session import Database
 from support.logs import get_logger
 from workflows import rules
-from workflows.model import OpenWorkItemRequest, SettleWorkItemRequest, WorkItemRef, WorkItemSettled
+from workflows.work_items import OpenWorkItemRequest, SettleWorkItemRequest, WorkItemRef, WorkItemSettled
 
 
 class DeskActivities:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from workflows import rules
-from workflows.model import DeskEffect
+from workflows.work_items import DeskEffect
 from workflows.presentation import local_stamp
 
 if TYPE_CHECKING:

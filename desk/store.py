@@ -44,7 +44,7 @@ from intake.protections import Protections
 from support.logs import mask_phone
 from support.settings import Settings
 from workflows import rules
-from workflows.model import DeskEffect, WorkItemDone
+from workflows.work_items import DeskEffect, WorkItemDone
 from workflows.presentation import local_stamp
 
 KINDS = operators.KINDS

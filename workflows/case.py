@@ -48,8 +48,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.desk import Desk
     from workflows.legal import LegalTrack
     from workflows.model import (
-        CaseEvent, CaseInput, CaseSnapshot, CaseState, ContactRequest, ContactResult, DeskEffect, LadderRecord,
-        OpenCaseRequest, PlanRequest, SkipTraceRequest, SuspensionRequest, WorkItemDone,
+        CaseEvent, CaseInput, CaseSnapshot, CaseState, ContactRequest, ContactResult, LadderRecord, OpenCaseRequest,
+        PlanRequest, SkipTraceRequest, SuspensionRequest,
     )
     from workflows.negotiation import Negotiation, plan_refusal, plan_running
     from workflows.notice import LegalNotice
@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         CaseStatus, ClosedReason, EventEffect, Grade, Outcome, PauseKind, PlanStatus, Stage, SuspensionGranted,
     )
     from workflows import strategy as strategies
+    from workflows.work_items import DeskEffect, WorkItemDone
 
 
 @workflow.defn(name="DelinquentAccountWorkflow")

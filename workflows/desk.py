@@ -33,9 +33,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.desk_activities import DeskActivities
     from workflows import patches, rules
     from workflows.host import CaseHost
-    from workflows.model import (
-        ContactResult, CourtDocket, DeskEffect, LegalState, OpenWorkItemRequest, SettleWorkItemRequest, WorkItemDone,
-        WorkItemSettled, case_workflow_id,
+    from workflows.model import ContactResult, CourtDocket, LegalState, case_workflow_id
+    from workflows.work_items import (
+        DeskEffect, OpenWorkItemRequest, SettleWorkItemRequest, WorkItemDone, WorkItemSettled,
     )
     from workflows.options import DB_ACTIVITY
     from workflows.presentation import local_stamp
