@@ -103,6 +103,17 @@ class CountingVoice(SimulatedVoiceRobot):
         return await super().call(key=key, phone=phone, script=script, profile=profile)
 
 
+async def until(condition, what: str, seconds: float = 30.0):
+    """Poll ``condition()`` (async) every 0.1 s of real time until it returns something true, and return
+    that; fail naming ``what`` (a time-skipping server's clock stands still meanwhile)."""
+    for _ in range(int(seconds * 10)):
+        found = await condition()
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not within {seconds:.0f} s: {what}")
+
+
 async def advance_to_local(env: WorkflowEnvironment, tz: str, at: time) -> datetime:
     """Skip the test server's clock forward to the next ``at`` in ``tz``; returns now (UTC)."""
     now = await env.get_current_time()

@@ -35,7 +35,7 @@ from activities.common import activity_now, start_clock
 from activities.ledger import MemoryLedger
 from db.models import Case, CaseHistory, Payment, SimulatedDial
 from support.temporal import register_search_attributes
-from tests.helpers import STARTED, CountingVoice, advance_to_local, attempts, default_event, start_case, uid
+from tests.helpers import STARTED, CountingVoice, advance_to_local, attempts, default_event, start_case, uid, until
 from worker import build_worker
 from workflows import options, rules
 from workflows.model import CaseContactRules
@@ -49,14 +49,8 @@ def adapters(voice: CountingVoice) -> Adapters:
 
 
 async def eventually(probe, what: str, seconds: float = 60.0):
-    """Poll ``probe`` (real time) until it returns something truthy."""
-    for _ in range(int(seconds * 10)):
-        got = await probe()
-        if got:
-            return got
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {seconds:.0f} s: {what}")
-
+    """``until`` with a minute by default: real time, worker processes killed and started again."""
+    return await until(probe, what, seconds)
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def own_env() -> AsyncIterator[WorkflowEnvironment]:

@@ -24,23 +24,15 @@ from intake.events import parse_event
 from intake.ingest import Ingestor, to_default_event
 from intake.protections import Protections
 from support.temporal import register_search_attributes
-from tests.helpers import STARTED, advance_to_local, attempts, case_input, default_event, settings_for, start_case, uid
+from tests.helpers import (
+    STARTED, advance_to_local, attempts, case_input, default_event, settings_for, start_case, uid, until,
+)
 from worker import build_worker
 from workflows import rules
 from workflows.case import DelinquentAccountWorkflow
 from workflows.model import case_workflow_id
 
 TZ = "Asia/Shanghai"
-
-
-async def until(condition, what: str, tries: int = 300):
-    """Poll ``condition()`` (async) until it returns something true (the server's clock stands still meanwhile)."""
-    for _ in range(tries):
-        found = await condition()
-        if found:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never happened: {what}")
 
 
 async def items(db, account_id: str | None, **where) -> list[WorkItem]:

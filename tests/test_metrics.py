@@ -12,6 +12,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -22,6 +23,7 @@ from sqlalchemy import func, select
 
 from db.models import Case, ContactAttempt
 from support.settings import SettingsError, load_settings
+from tests import helpers
 from tests.helpers import default_event, start_case, uid
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,15 +70,7 @@ def samples(page: str) -> dict[tuple[str, tuple], float]:
             for family in text_string_to_metric_families(page) for s in family.samples}
 
 
-async def until(condition, what: str, tries: int = 600):
-    """Poll ``condition()`` (async) every 0.1 s until it returns something true; fail naming ``what``."""
-    for _ in range(tries):
-        found = await condition()
-        if found:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never happened: {what}")
-
+until = partial(helpers.until, seconds=60.0)  # a worker process starting under load: a minute
 
 async def test_the_worker_serves_sdk_and_product_metrics_healthz_and_readyz(env, db, task_queue, stopped):
     bind = f"127.0.0.1:{free_port()}"
