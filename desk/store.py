@@ -255,6 +255,15 @@ class DeskStore:
             raise NotFound(f"no task {item_id}")
         return item
 
+    async def _workable(self, s, actor: Actor, item_id: int, now: datetime) -> tuple[WorkItem, Debtor | None]:
+        """The task locked, the actor allowed to work it and it still live (not done, not expired), with its
+        debtor's row (None for a team's review)."""
+        item = await self._locked(s, item_id)
+        self._may_work(actor, item)
+        debtor = await s.get(Debtor, item.debtor_id) if item.debtor_id else None
+        self._live(item, now, debtor.timezone if debtor else None)
+        return item, debtor
+
     def _may_work(self, actor: Actor, item: WorkItem) -> None:
         why = operators.work_refusal(actor, item.kind, item.team_id)
         if why:
@@ -270,11 +279,8 @@ class DeskStore:
 
     async def _claim(self, actor: Actor, item_id: int, now: datetime) -> Task:
         async with self.db.transaction() as s:
-            item = await self._locked(s, item_id)
-            self._may_work(actor, item)
-            debtor = await s.get(Debtor, item.debtor_id) if item.debtor_id else None
+            item, debtor = await self._workable(s, actor, item_id, now)
             tz = debtor.timezone if debtor else None
-            self._live(item, now, tz)
             if item.status == "claimed":
                 who = "you" if item.claimed_by == actor.name else item.claimed_by
                 raise Conflict(f"task {item.id} is already claimed by {who}")
@@ -322,10 +328,8 @@ class DeskStore:
 
     async def _release(self, actor: Actor, item_id: int, now: datetime) -> Task:
         async with self.db.transaction() as s:
-            item = await self._locked(s, item_id)
-            self._may_work(actor, item)
-            tz = await s.scalar(select(Debtor.timezone).where(Debtor.debtor_id == item.debtor_id))
-            self._live(item, now, tz)
+            item, debtor = await self._workable(s, actor, item_id, now)
+            tz = debtor.timezone if debtor else None
             self._claimed_by(actor, item)
             if item.attempt_key:
                 await s.execute(delete(ContactAttempt).where(ContactAttempt.idempotency_key == item.attempt_key,
@@ -343,11 +347,8 @@ class DeskStore:
 
     async def _complete(self, actor: Actor, item_id: int, now: datetime, entry: Entry) -> Completion:
         async with self.db.transaction() as s:
-            item = await self._locked(s, item_id)
-            self._may_work(actor, item)
-            debtor = await s.get(Debtor, item.debtor_id) if item.debtor_id else None
+            item, debtor = await self._workable(s, actor, item_id, now)
             tz = debtor.timezone if debtor else None
-            self._live(item, now, tz)
             self._claimed_by(actor, item)
             detail = self._validated(item, entry, now, tz)
             warning = None
