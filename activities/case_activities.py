@@ -153,12 +153,17 @@ class CaseActivities(LegalActivities):
             row = await s.get(DebtorRow, d.debtor_id)
         if opened.rowcount:
             metrics.case_opened()
+        # Read after the case's row is written: a disaster declared later finds the row in its fan-out.
         protections = await active_protections(self.db, region=d.region, team_id=team, at=now)
+        recorded = req.opened is not None and not protections  # a protection changes the record: the case writes it
+        if recorded:
+            async with self.db.transaction() as s:
+                await self._write_snapshot(s, req.opened, now)
         share = rules.installment_share(row.monthly_disposable_income if row else None, Decimal(req.income_share))
         get_logger(account_id=ev.account_id, step="open_case").info(
-            "case opened", evidence_seq=entry.seq, protections=[p.kind for p in protections])
+            "case opened", evidence_seq=entry.seq, protections=[p.kind for p in protections], recorded=recorded)
         return OpenCaseResult(evidence_seq=entry.seq, evidence_sha256=entry.sha256, protections=protections,
-                              installment_share=str(share) if share is not None else None)
+                              installment_share=str(share) if share is not None else None, recorded=recorded)
 
     async def _on_file(self, d: Debtor) -> OnFile:
         """The debtor's contact details: the database's row (the intake's, the
@@ -186,33 +191,39 @@ class CaseActivities(LegalActivities):
         """Persist a stage change (cases row + one case_history row per revision)."""
         now = activity_now()
         async with self.db.transaction() as s:
-            await s.execute(
-                self.db.insert(CaseHistory).values(
-                    account_id=snap.account_id, revision=snap.revision, stage=snap.stage, grade=snap.grade,
-                    outstanding=Decimal(snap.outstanding), paused_by=snap.paused_by,
-                    next_action=snap.next_action, next_action_at=snap.next_action_at,
-                    note=snap.note, actor=snap.actor, recorded_at=now,
-                ).on_conflict_do_nothing()
-            )
-            values = dict(
-                stage=snap.stage, grade=snap.grade, outstanding=Decimal(snap.outstanding),
-                limitation_expires_on=date.fromisoformat(snap.limitation_expires_on),
-                closed_reason=snap.closed_reason, revision=snap.revision, updated_at=now,
-            )
-            if snap.closed_reason:
-                values["closed_at"] = now
-            was_closed = await s.scalar(select(Case.closed_reason).where(Case.account_id == snap.account_id)
-                                        ) if snap.closed_reason else None  # a closing is counted once
-            # Only ever move a case's row forward (a late retry must not roll it back).
-            await s.execute(
-                update(Case).where(Case.account_id == snap.account_id, Case.revision <= snap.revision).values(**values)
-            )
+            was_closed = await self._write_snapshot(s, snap, now)
         if snap.closed_reason and was_closed is None:
             metrics.case_closed(snap.closed_reason)
         get_logger(account_id=snap.account_id, step="record_case").info(
             "case stage", stage=snap.stage, grade=snap.grade, closed_reason=snap.closed_reason,
             next_action=snap.next_action,
         )
+
+    async def _write_snapshot(self, s, snap: CaseSnapshot, now: datetime) -> str | None:
+        """The case_history row of ``snap``'s revision (once) and the cases row
+        moved forward to it; the case's closing reason before (a closing is counted once)."""
+        await s.execute(
+            self.db.insert(CaseHistory).values(
+                account_id=snap.account_id, revision=snap.revision, stage=snap.stage, grade=snap.grade,
+                outstanding=Decimal(snap.outstanding), paused_by=snap.paused_by,
+                next_action=snap.next_action, next_action_at=snap.next_action_at,
+                note=snap.note, actor=snap.actor, recorded_at=now,
+            ).on_conflict_do_nothing()
+        )
+        values = dict(
+            stage=snap.stage, grade=snap.grade, outstanding=Decimal(snap.outstanding),
+            limitation_expires_on=date.fromisoformat(snap.limitation_expires_on),
+            closed_reason=snap.closed_reason, revision=snap.revision, updated_at=now,
+        )
+        if snap.closed_reason:
+            values["closed_at"] = now
+        was_closed = await s.scalar(select(Case.closed_reason).where(Case.account_id == snap.account_id)
+                                    ) if snap.closed_reason else None
+        # Only ever move a case's row forward (a late retry must not roll it back).
+        await s.execute(
+            update(Case).where(Case.account_id == snap.account_id, Case.revision <= snap.revision).values(**values)
+        )
+        return was_closed
 
     @activity.defn(name="record_payment")
     async def record_payment(self, rec: PaymentRecord) -> PaymentResult:
@@ -328,7 +339,7 @@ class CaseActivities(LegalActivities):
         script = compliance.script_for(req.step, region=d.region, ref=compliance.spoken_ref(req.account_id),
                                        amount=req.amount, currency=req.currency, contract=req.contract_id)
 
-        async with self.db.transaction() as s:
+        async with self.db.sessions() as s:  # a read: the reservation below writes under the lock
             row = await s.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
         if row is not None and row.outcome != "dialing":
             return self._result(row)  # a retry after the attempt completed: no second contact

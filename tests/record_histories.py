@@ -32,9 +32,11 @@ OUT = Path(__file__).parent / "histories"
 # v1: e0a2193 and before; v2: installment plans and the legal branch (recorded
 # at 7987ddb; its events-* histories at f301b44, the same workflow code);
 # v3: events change a case only when they apply, the apply_event Update, letters
-# served again then by post (issue 10). The next release that changes the
-# workflow's commands records v4.
-VERSION = "v4"
+# served again then by post (issue 10); v4: strategies, the work desk, the
+# contact start limit and the recovery score (issues 11, 13, 14; recorded at
+# ea2a803); v5: a usual case recorded as opened by open_case (issue 12). The
+# next release that changes the workflow's commands records v6.
+VERSION = "v5"
 
 
 async def ladder_and_legal(env: WorkflowEnvironment, tq: str, start) -> dict:

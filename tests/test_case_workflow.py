@@ -296,6 +296,35 @@ async def test_every_stage_change_is_in_the_case_history(env, db, task_queue):
     assert notes[-1].startswith("closed paid")
 
 
+async def activity_names(handle) -> list[str]:
+    return [e.activity_task_scheduled_event_attributes.activity_type.name
+            async for e in handle.fetch_history_events() if e.HasField("activity_task_scheduled_event_attributes")]
+
+
+async def test_the_usual_case_is_recorded_as_opened_by_open_case_itself(env, db, task_queue):
+    """open-in-one-v1: a grade II case's first record comes with open_case, and
+    its next activity is the day-0 call; a grade I case (offered a plan from the
+    income on file) still records after, with the offer in the note."""
+    start = await advance_to_local(env, "Asia/Shanghai", time(9, 0))
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        usual = await start_case(env, task_queue, default_event("A-ONE", occurred_at=start))
+        offered = await start_case(env, task_queue, default_event(
+            "A-GRADE-I", occurred_at=start, grade="I", debtor={"monthly_disposable_income": "3000.00"}))
+        await env.sleep(timedelta(hours=1))
+        assert [r.step for r in await attempts(db, "A-ONE")] == ["voice_robot"]
+        assert (await activity_names(usual))[:2] == ["open_case", "contact_debtor"]
+        assert (await activity_names(offered))[:3] == ["open_case", "record_case", "contact_debtor"]
+    async with db.sessions() as s:
+        rows = (await s.scalars(select(CaseHistory).where(CaseHistory.revision == 1)
+                                .order_by(CaseHistory.account_id))).all()
+        case = await s.get(Case, "A-ONE")
+    assert [(r.account_id, r.stage, r.grade, r.paused_by) for r in rows] == [
+        ("A-GRADE-I", "wake_up_ladder", "I", []), ("A-ONE", "wake_up_ladder", "II", [])]
+    assert rows[1].note == "case opened"
+    assert rows[0].note.startswith("case opened; installment plan offered: ")
+    assert case.revision >= 1 and case.stage != "verifying"
+
+
 def test_status_details_and_search_attributes_are_functions_of_the_state():
     at = datetime(2027, 3, 1, 2, 0, tzinfo=timezone.utc)
     debtor = Debtor("D-PURE", "+86 1", region="CN-GD")

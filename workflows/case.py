@@ -62,6 +62,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import strategy as strategies
     from workflows.work_items import DeskEffect, WorkItemDone
 
+OPENED = "case opened"  # the note of a case's first record
+
 
 @workflow.defn(name="DelinquentAccountWorkflow")
 class DelinquentAccountWorkflow:
@@ -135,27 +137,36 @@ class DelinquentAccountWorkflow:
         self.s.limitation_expires_on = rules.limitation_expiry(due).isoformat()
         if self._input.score and workflow.patched(patches.RECOVERY_SCORE):
             await self._score()
+        invalid = rules.verify_debt(
+            amount_due=self.ev.amount_due, currency=self.ev.currency, contract_id=self.ev.contract_id,
+            due_date=due, today=today,
+        )
+        # The usual opening is recorded by open_case itself, one activity less:
+        # a valid debt, in time, graded other than I (grade I is offered a plan
+        # from the income on file, which only the activity reads).
+        in_one = (not invalid and not self._time_barred(today) and self.s.grade != Grade.I
+                  and workflow.patched(patches.OPEN_IN_ONE))
         opened = await workflow.execute_activity_method(
             CaseActivities.open_case,
             OpenCaseRequest(event=self.ev, grade=self.s.grade, limitation_expires_on=self.s.limitation_expires_on,
                             income_share=(self.strategy or strategies.DEFAULT_STRATEGY).income_share,
-                            strategy=self.strategy.label if self.strategy else None),
+                            strategy=self.strategy.label if self.strategy else None,
+                            opened=self._snapshot(OPENED, Stage.WAKE_UP_LADDER, self.ev.actor) if in_one else None),
             summary="verify debt, fingerprint evidence", **DB_ACTIVITY,
         )
         self.s.installment_share = opened.installment_share  # derived in the activity: the income stays there
         for pause in opened.protections:  # a disaster or team suspension already in force
             protections.add_pause(self.s, pause, workflow.now(), self.debtor.timezone)
-        invalid = rules.verify_debt(
-            amount_due=self.ev.amount_due, currency=self.ev.currency, contract_id=self.ev.contract_id,
-            due_date=due, today=today,
-        )
         if invalid:
             await self.close(ClosedReason.INVALID_DEBT, invalid)
         elif self._time_barred(today):
             await self._close_time_barred()
+        elif in_one and opened.recorded:
+            self.s.stage, self.s.revision = Stage.WAKE_UP_LADDER, self.s.revision + 1
+            await self._publish()
         else:
             self.s.stage = Stage.WAKE_UP_LADDER
-            await self.record("case opened" + self.negotiation.offer_note(), actor=self.ev.actor)
+            await self.record(OPENED + self.negotiation.offer_note(), actor=self.ev.actor)
 
     async def _score(self) -> None:
         """The recovery score (COLLECTIONS_SCORE_MODEL), computed from the debtor's row by an activity."""
@@ -466,17 +477,20 @@ class DelinquentAccountWorkflow:
         """Persist the case's current state (one case_history row) and publish it."""
         self.s.revision += 1
         await workflow.execute_activity_method(
-            CaseActivities.record_case,
-            CaseSnapshot(
-                account_id=self.ev.account_id, revision=self.s.revision, stage=self.s.stage, grade=self.s.grade,
-                outstanding=self.s.outstanding, limitation_expires_on=self.s.limitation_expires_on,
-                paused_by=list(self.paused_by), next_action=self.showing.next_action,
-                next_action_at=self.showing.next_action_at, closed_reason=self.s.closed_reason, note=note,
-                actor=actor,
-            ),
+            CaseActivities.record_case, self._snapshot(note, self.s.stage, actor, revision=self.s.revision),
             summary=f"record: {note}"[:200], **DB_ACTIVITY,
         )
         await self._publish()
+
+    def _snapshot(self, note: str, stage: Stage, actor: str | None, *, revision: int | None = None) -> CaseSnapshot:
+        """The case as a case_history row (by default the next revision, not yet taken)."""
+        return CaseSnapshot(
+            account_id=self.ev.account_id, revision=self.s.revision + 1 if revision is None else revision,
+            stage=stage, grade=self.s.grade, outstanding=self.s.outstanding,
+            limitation_expires_on=self.s.limitation_expires_on, paused_by=list(self.paused_by),
+            next_action=self.showing.next_action, next_action_at=self.showing.next_action_at,
+            closed_reason=self.s.closed_reason, note=note, actor=actor,
+        )
 
     async def set_stage(self, stage: Stage, action: str | None, at: datetime | None, note: str | None = None) -> None:
         showing = self.showing

@@ -260,6 +260,9 @@ class OpenCaseRequest:
     limitation_expires_on: str
     income_share: str = "0.30"  # the strategy's share of monthly disposable income a plan asks
     strategy: str | None = None  # name@version of the case's strategy, for the cases table
+    # The "case opened" record, written in the same activity when no protection
+    # holds the case (patch open-in-one-v1); with one, the case records it itself.
+    opened: CaseSnapshot | None = None
 
 
 @dataclass
@@ -268,6 +271,7 @@ class OpenCaseResult:
     evidence_sha256: str
     protections: list[Pause] = field(default_factory=list)  # active region/team protections
     installment_share: str | None = None  # 30 % of the income on file (None: unknown, or an old worker)
+    recorded: bool = False  # the request's ``opened`` record was written
 
 
 @dataclass

@@ -59,6 +59,7 @@ STRATEGY = "strategy-v1"
 DESK = "work-desk-v1"
 CONTACT_START_LIMIT = "contact-start-limit-v1"
 RECOVERY_SCORE = "recovery-score-v1"
+OPEN_IN_ONE = "open-in-one-v1"
 
 
 def legacy_legal_wait(wake: int) -> str:
@@ -133,4 +134,9 @@ LEDGER: tuple[Patch, ...] = (
           "no worker started in time was not placed, and the case plans it again (Outcome.NOT_STARTED) instead of "
           "dialling late; before, a contact waited in the task queue without limit",
           "once no run started before issue 11 is open"),
+    Patch(OPEN_IN_ONE, "issue 12 (production footing: fewer round trips to a case's day-0 call)",
+          "a valid, timely debt not graded I is recorded as opened by the open_case activity itself (its "
+          "OpenCaseRequest.opened), when no protection holds the case; before, a record_case activity after it "
+          "(a case that is invalid, time-barred or graded I never asks, and records no marker)",
+          "once no run started before issue 12 is open"),
 )
