@@ -23,7 +23,12 @@ same file run again finishes it (intake/faults.py).
 
 Lines are dispatched concurrently with bounded parallelism; a progress
 callback sees the counts after every line (the CLI draws a progress bar), and
-the report carries the elapsed time and throughput.
+the report carries the elapsed time and throughput.  Lines at the same step
+share their database work (intake/group_commit.py): one read for their event
+ids and accounts, one write transaction for their pending rows (a default's
+debtor row with its event's) and the outcomes of the lines dispatched
+meanwhile.  A line waits for its transaction's commit before it counts, so a
+crash leaves what it left before: rows ``pending`` that a re-run dispatches.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from typing import Any
 from dataclasses import dataclass
@@ -57,6 +62,7 @@ from intake.events import (
     storable,
 )
 from intake.faults import IngestStopped, Service, event_id_of, line_fault, outage_of
+from intake.group_commit import GroupCommit
 from intake.protections import Protections
 from intake.report import EventOutcome, IngestReport, write_rejects
 from support.logs import get_logger
@@ -83,6 +89,23 @@ class _Ingested:
     status: str | None = None
     detail: str | None = None
     effect: EventEffect | None = None
+
+
+@dataclass
+class _Record:
+    """An event's pending ``ingested_events`` row, and its debtor's row (a default's)."""
+
+    row: dict[str, Any]
+    debtor: dict[str, Any] | None = None
+
+
+@dataclass
+class _Mark:
+    """What became of a dispatched event, for its row (while still pending)."""
+
+    event_id: str
+    status: str
+    detail: str | None
 
 
 def _order_key(line: str, line_no: int) -> str | None:
@@ -204,6 +227,10 @@ class Ingestor:
         self.update_timeout = update_timeout
         self.log = get_logger(component="ingest")
         self.protections = Protections(client, db, settings.complaint_threshold)
+        # Lines writing close together share their write transactions (intake/group_commit.py):
+        # one line's pending row beside another's outcome.
+        self._writes: GroupCommit[_Record | _Mark] = GroupCommit(db, self._write)
+        self._reads: GroupCommit[tuple[str, str | None]] = GroupCommit(db, self._look_up, session=db.sessions)
 
     async def ingest_lines(
         self, lines: Iterable[str], *, source: str, rejects_path: Path | None = None, concurrency: int = 16,
@@ -333,26 +360,26 @@ class Ingestor:
     async def _ingest(self, line: str) -> _Ingested:
         """What became of the event; raises EventRejected with the reason."""
         ev = parse_event(line)
-        async with self.db.sessions() as s:
-            seen = await s.get(IngestedEvent, ev.event_id)
+        account = ev.account
+        # One read (shared with the lines reading at the same time): the event id, and the account's default.
+        seen, opened_by = await self._reads.submit((ev.event_id, account))
         if seen is not None and _content(seen.payload) != _content(line):
             raise EventRejected(f"event id {ev.event_id} was already used for a different event "
                                 f"({seen.type}{' for ' + seen.account_id if seen.account_id else ''})", None)
         if seen is not None and seen.status != "pending":
             return _Ingested("duplicate", seen.status, seen.detail)
-        account = ev.account
         if account is not None and seen is None:
-            await self._check_account(ev, account)
+            self._check_account(ev, account, opened_by)
         if seen is None:
-            async with self.db.transaction() as s:
-                inserted = await s.execute(
-                    self.db.insert(IngestedEvent).values(
-                        event_id=ev.event_id, type=ev.type, account_id=account, payload=canonical(line),
-                        status="pending", actor=ev.actor, received_at=datetime.now(timezone.utc),
-                    ).on_conflict_do_nothing()
-                )
-            if inserted.rowcount == 0:
+            now = datetime.now(timezone.utc)
+            row = dict(event_id=ev.event_id, type=ev.type, account_id=account, payload=canonical(line),
+                       status="pending", actor=ev.actor, received_at=now)
+            # A default's debtor row is written with its event's row, in the same transaction.
+            debtor = debtor_row(ev, now) if isinstance(ev, AccountDefaulted) else None
+            if not await self._writes.submit(_Record(row, debtor)):
                 return _Ingested("duplicate")  # the same event id, taken by a concurrent line
+        elif isinstance(ev, AccountDefaulted):
+            await upsert_debtor(self.db, ev)  # resuming a row left pending (by a run before they were one write)
         effect = None
         resuming = _RESUMING.set(seen is not None)  # a row left pending by an earlier, interrupted run
         try:
@@ -371,22 +398,31 @@ class Ingestor:
             raise EventRejected(reason, ev.event_id) from None
         finally:
             _RESUMING.reset(resuming)
-        async with self.db.transaction() as s:
-            # Only a row still pending: a case that handled its event first wrote what it did.
-            await s.execute(update(IngestedEvent).where(IngestedEvent.event_id == ev.event_id,
-                                                        IngestedEvent.status == "pending")
-                            .values(status=status, detail=detail))
+        await self._writes.submit(_Mark(ev.event_id, status, detail))  # committed before the line counts
         self.log.info("event accepted", event_id=ev.event_id, type=ev.type, account_id=account, status=status)
         changed_nothing = status in (NO_EFFECT, "refused")  # refused: the case found it did not apply after all
         return _Ingested(NO_EFFECT if changed_nothing else "accepted", status, detail, effect)
 
-    async def _check_account(self, ev, account: str) -> None:
-        async with self.db.sessions() as s:
-            opened_by = await s.scalar(
-                select(IngestedEvent.event_id).where(
-                    IngestedEvent.account_id == account, IngestedEvent.type == "account.defaulted"
-                ).limit(1)
-            )
+    @staticmethod
+    async def _look_up(s, lookups: Sequence[tuple[str, str | None]]) -> list[tuple[Any, str | None]]:
+        """For each (event id, account): the event's row if it was seen
+        before, and the event that opened the account's case (its default) if any."""
+        seen = {row.event_id: row for row in (await s.execute(
+            select(IngestedEvent.event_id, IngestedEvent.type, IngestedEvent.account_id, IngestedEvent.payload,
+                   IngestedEvent.status, IngestedEvent.detail)
+            .where(IngestedEvent.event_id.in_(sorted({event_id for event_id, _ in lookups}))))).all()}
+        accounts = sorted({account for _, account in lookups if account is not None})
+        opened: dict[str, str] = {}
+        if accounts:
+            for account, event_id in (await s.execute(
+                    select(IngestedEvent.account_id, IngestedEvent.event_id).where(
+                        IngestedEvent.account_id.in_(accounts), IngestedEvent.type == "account.defaulted"))).all():
+                opened.setdefault(account, event_id)
+        return [(seen.get(event_id), opened.get(account) if account is not None else None)
+                for event_id, account in lookups]
+
+    @staticmethod
+    def _check_account(ev, account: str, opened_by: str | None) -> None:
         if isinstance(ev, AccountDefaulted):
             if opened_by is not None:
                 raise EventRejected(f"account {account} already has a case (opened by event {opened_by})", ev.event_id)
@@ -407,8 +443,7 @@ class Ingestor:
     async def _dispatch(self, ev, line: str) -> tuple[str, str | None]:
         if isinstance(ev, AccountDefaulted):
             default = to_default_event(ev)
-            d = default.debtor
-            await upsert_debtor(self.db, ev)
+            d = default.debtor  # its debtor's row was written with the event's (_ingest)
             try:
                 await self.client.start_workflow(
                     DelinquentAccountWorkflow.run,
@@ -490,6 +525,51 @@ class Ingestor:
         ran = "runs" if state == "running" else f"ran ({state})"
         return (f"a case for {account} already {ran} in the Temporal namespace {self.client.namespace} "
                 f"(workflow {workflow_id}) but is not in this database")
+
+    async def _write(self, s, items: Sequence[_Record | _Mark]) -> list[bool | None]:
+        """The lines' writes in one transaction: new events' rows (whether each
+        is new), then outcomes (None)."""
+        records = [i for i in items if isinstance(i, _Record)]
+        marks = [i for i in items if isinstance(i, _Mark)]
+        new = iter(await self._record(s, records) if records else [])
+        if marks:
+            await self._mark(s, marks)
+        return [next(new) if isinstance(i, _Record) else None for i in items]
+
+    async def _record(self, s, records: Sequence[_Record]) -> list[bool]:
+        """Insert the events' pending rows and their debtors' rows: whether each
+        event's row is new (False: its event id was taken, here or by another line)."""
+        rows: dict[str, dict[str, Any]] = {}
+        for r in records:
+            rows.setdefault(r.row["event_id"], r.row)
+        inserted = set((await s.execute(
+            self.db.insert(IngestedEvent).values(list(rows.values())).on_conflict_do_nothing()
+            .returning(IngestedEvent.event_id))).scalars())
+        new, debtors = [], {}
+        for r in records:
+            mine = r.row["event_id"] in inserted and rows.get(r.row["event_id"]) is r.row
+            new.append(mine)
+            if mine and r.debtor is not None:  # the latest event's contact details win
+                debtors.pop(r.debtor["debtor_id"], None)
+                debtors[r.debtor["debtor_id"]] = r.debtor
+        if debtors:
+            stmt = self.db.insert(Debtor_).values(list(debtors.values()))
+            await s.execute(stmt.on_conflict_do_update(
+                index_elements=[Debtor_.debtor_id],
+                set_={k: stmt.excluded[k] for k in next(iter(debtors.values())) if k != "debtor_id"}))
+        return new
+
+    @staticmethod
+    async def _mark(s, marks: Sequence[_Mark]) -> None:
+        """The events' outcomes on their rows, one UPDATE per outcome.  Only a
+        row still pending: a case that handled its event first wrote what it did."""
+        by_outcome: dict[tuple[str, str | None], list[str]] = {}
+        for m in marks:
+            by_outcome.setdefault((m.status, m.detail), []).append(m.event_id)
+        for (status, detail), ids in by_outcome.items():
+            await s.execute(update(IngestedEvent).where(IngestedEvent.event_id.in_(ids),
+                                                        IngestedEvent.status == "pending")
+                            .values(status=status, detail=detail).execution_options(synchronize_session=False))
 
     async def _forget(self, event_id: str) -> None:
         """Drop the pending row of an event that was rejected on dispatch."""
