@@ -186,6 +186,35 @@ def _content(line: str) -> dict[str, Any]:
 _RESUMING: ContextVar[bool] = ContextVar("resuming", default=False)  # dispatching a row left pending
 
 
+class _NotStarted(Exception):
+    """The file stopped at an outage while this line waited for its turn: it is left for the re-run."""
+
+
+class _Turn:
+    """A file's line's turn to record and dispatch: a place among the
+    ``concurrency`` lines doing so at once.  Reading (the event id, the
+    account) comes before it, in a read shared with the lines waiting too;
+    the turn is kept until the line is done (counted), so with concurrency 1
+    lines still go one after another."""
+
+    def __init__(self, gate: asyncio.Semaphore, stopped: Callable[[], bool]) -> None:
+        self.gate, self.stopped, self.held = gate, stopped, False
+
+    async def take(self) -> None:
+        await self.gate.acquire()
+        self.held = True
+        if self.stopped():
+            raise _NotStarted
+
+    def leave(self) -> None:
+        if self.held:
+            self.held = False
+            self.gate.release()
+
+
+_TURN: ContextVar[_Turn | None] = ContextVar("turn", default=None)  # set for each line of a file
+
+
 class _Refused(Exception):
     """Dispatch found the event cannot be applied here: its rejection, with the reason."""
 
@@ -259,15 +288,20 @@ class Ingestor:
         async def one(line_no: int, line: str, after: asyncio.Task | None) -> None:
             if after is not None:
                 await asyncio.wait({after})
-            async with gate:
-                if stops:
-                    return  # the file stopped at an outage: this line is left for the re-run
-                try:
-                    outcome = await self._one_line(line_no, line.rstrip("\n"), source, report)
-                except Exception as e:  # an outage: every other fault became the line's rejection
-                    stops.append((line_no, outage_of(e) or "database", e))
-                    self.log.warning("ingest stopped", line=line_no, service=outage_of(e), error=str(e))
-                    return
+            if stops:
+                return  # the file stopped at an outage: this line is left for the re-run
+            turn = _Turn(gate, lambda: bool(stops))
+            _TURN.set(turn)  # this task's own context: _ingest takes the turn once it has read
+            try:
+                outcome = await self._one_line(line_no, line.rstrip("\n"), source, report)
+            except _NotStarted:
+                return  # the file stopped while this line waited for its turn: left for the re-run
+            except Exception as e:  # an outage: every other fault became the line's rejection
+                stops.append((line_no, outage_of(e) or "database", e))
+                self.log.warning("ingest stopped", line=line_no, service=outage_of(e), error=str(e))
+                return
+            finally:
+                turn.leave()
             report.no_effect += outcome == NO_EFFECT
             if outcome == "duplicate":
                 report.duplicate += 1
@@ -308,6 +342,8 @@ class Ingestor:
         raises only for an outage."""
         try:
             return await self.ingest_line(line)
+        except _NotStarted:
+            raise
         except Exception as e:
             rejection = self._rejection(e, line)
         report.rejected += 1
@@ -370,6 +406,9 @@ class Ingestor:
             return _Ingested("duplicate", seen.status, seen.detail)
         if account is not None and seen is None:
             self._check_account(ev, account, opened_by)
+        turn = _TURN.get()
+        if turn is not None:  # a file's line: at most `concurrency` lines record and dispatch at once
+            await turn.take()
         if seen is None:
             now = datetime.now(timezone.utc)
             row = dict(event_id=ev.event_id, type=ev.type, account_id=account, payload=canonical(line),
