@@ -4,10 +4,15 @@
 
 For N cases each side, with its worker in a process of its own:
 
-- opening: N cases started until each has taken its first step — for the
-  product, N ``account.defaulted`` events ingested until N day-0 calls are in
-  ``contact_attempts``; for bare Temporal, N workflows of four no-op
-  activities started until N first activities ran;
+- opening: N cases started until each has run as many activities as a case
+  runs to its day-0 call (CASE_STEPS, two: open_case and contact_debtor) —
+  for the product, N ``account.defaulted`` events ingested until N day-0 calls
+  are in ``contact_attempts``; for bare Temporal, N workflows of four no-op
+  activities started until N second activities ran (and, beside it, until N
+  first activities ran);
+- CPU per case opened, by process (the dev server, the worker, the intake or
+  the bare starter): milliseconds of CPU over the same span, a figure the
+  machine's load hardly moves, unlike the rates;
 - memory: the worker's resident memory with those N cases parked in its
   cache, per case, after the memory it had with 20 warm-up cases (its
   one-time set-up: imports, pools, caches) is taken off;
@@ -61,12 +66,57 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(pid):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+class CpuMeter:
+    """CPU milliseconds per case spent by the dev server, the worker and this
+    process (the intake, or the bare starter) between ``start`` and ``stop``:
+    a figure the machine's load hardly moves, unlike a rate."""
+
+    def __init__(self, worker_pid: int) -> None:
+        server = [p for p in children(os.getpid()) if p != worker_pid]  # the dev server
+        self.pids = {"server": server, "worker": [worker_pid], "client": [os.getpid()]}
+        self.begin = self.end = {}
+
+    def _now(self) -> dict[str, float]:
+        return {name: sum(cpu_seconds(p) for p in pids) for name, pids in self.pids.items()}
+
+    def start(self) -> None:
+        self.begin = self._now()
+
+    def stop(self) -> None:
+        self.end = self._now()
+
+    def per_case(self, n: int) -> dict[str, float]:
+        return {name: 1000 * (self.end[name] - self.begin[name]) / n for name in self.pids}
+
+
 def start_worker(args: list[str], env: dict[str, str], ready: str, log: Path) -> subprocess.Popen:
     out = log.open("w")
     proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=out)
     deadline = time.monotonic() + 60
     while ready not in log.read_text():
         if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()  # never left behind, polling a task queue
             raise RuntimeError(f"worker did not start: {log.read_text()[-2000:]}")
         time.sleep(0.1)
     time.sleep(1.0)  # settle: first polls, imports done
@@ -99,6 +149,8 @@ async def bare_side(env, tmp: Path, n: int, steps: int) -> tuple[float, float, f
         await wait_until(ran(steps - 1, WARM_UP))
         await asyncio.sleep(5)
         before = rss_kib(proc.pid)
+        meter = CpuMeter(proc.pid)
+        meter.start()
         t0 = time.perf_counter()
         for i in range(0, n, 50):
             await asyncio.gather(*(env.client.start_workflow("BareCase", f"B-{k}", id=f"bare-{k}", task_queue="bare")
@@ -107,6 +159,8 @@ async def bare_side(env, tmp: Path, n: int, steps: int) -> tuple[float, float, f
         first = time.perf_counter() - t0
         await wait_until(ran(steps - 1, WARM_UP + n))
         same = time.perf_counter() - t0
+        meter.stop()
+        CPU["bare"] = meter.per_case(n)
         await asyncio.sleep(5)  # the other activities, then parked
         return n / first, n / same, (rss_kib(proc.pid) - before) / n
     finally:
@@ -136,12 +190,16 @@ async def project_side(env, url: str, tmp: Path, n: int) -> tuple[float, float]:
             await wait_until(await called(WARM_UP))
             await asyncio.sleep(5)
             before = rss_kib(proc.pid)
+            meter = CpuMeter(proc.pid)
+            meter.start()
             t0 = time.perf_counter()
             report = await ingestor.ingest_lines(
                 default_events(n, now, prefix="P", tz=daytime_zone(now)), source="bench", concurrency=32)
             assert report.accepted == n, report.rejects[:3]
             await wait_until(await called(WARM_UP + n))
             opened = time.perf_counter() - t0
+            meter.stop()
+            CPU["product"] = meter.per_case(n)
         await asyncio.sleep(5)  # recorded and parked until day 3
         return n / opened, (rss_kib(proc.pid) - before) / n
     finally:
@@ -168,6 +226,8 @@ async def ingest_side(env, url: str, n: int) -> tuple[float, float]:
     return project, n / (time.perf_counter() - t0)
 
 
+CPU: dict[str, dict[str, float]] = {}  # side -> process -> CPU ms per case opened
+
 # Activities a case runs from its default event to its day-0 call recorded
 # (open_case, contact_debtor; before open-in-one-v1 also record_case): the bare
 # side runs as many before it is counted, "the same number of activities".
@@ -189,6 +249,10 @@ async def main(n: int) -> None:
     print(f"{'  bare to its first activity only':44}{'':>10}{bare_first:>10.1f}{project_rate / bare_first:>8.2f}")
     print(f"{'worker memory per parked case (KiB)':44}{project_mem:>10.0f}{bare_mem:>10.0f}"
           f"{project_mem / bare_mem:>8.2f}")
+    for process in ("server", "worker", "client"):
+        label = f"  CPU ms a case opened: {'intake' if process == 'client' else process}"
+        print(f"{label:44}{CPU['product'][process]:>10.1f}{CPU['bare'][process]:>10.1f}"
+              f"{CPU['product'][process] / max(CPU['bare'][process], 0.01):>8.2f}")
     print(f"{'ingest alone (events/s)':44}{ingest_rate:>10.1f}{sws_rate:>10.1f}{ingest_rate / sws_rate:>8.2f}")
 
 
