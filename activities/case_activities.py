@@ -10,21 +10,20 @@ The legal branch's activities are :mod:`activities.legal_activities`.
 
 from __future__ import annotations
 
-import hashlib
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import func, select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-import compliance
-from activities.adapters import Adapters, CallOutcome
-from activities.common import activity_now, attempt_key, phone_hash, start_clock, with_heartbeat
+from activities.adapters import Adapters
+from activities.common import activity_now
 from activities.ledger import DatabaseLedger
+from activities.contact_activities import ContactActivities
 from activities.legal_activities import LegalActivities
 from support.logs import get_logger, mask_phone
 from support import metrics
@@ -32,8 +31,6 @@ from db import evidence
 from db.models import (
     Case,
     CaseHistory,
-    ComplianceIncident,
-    ContactAttempt,
     Debtor as DebtorRow,
     Disaster,
     IngestedEvent,
@@ -41,17 +38,14 @@ from db.models import (
     Payment,
     SkipTrace,
     TeamSuspension,
-    WorkItem,
 )
 from db.session import Database
 from workflows import rules
 from workflows.model import (
     CaseSnapshot,
-    ContactRequest,
     Debtor,
     DebtorOnFile,
     DebtorOnFileRequest,
-    ContactResult,
     EventEffectRecord,
     EvidenceRequest,
     OpenCaseRequest,
@@ -60,14 +54,10 @@ from workflows.model import (
     PaymentRecord,
     PaymentResult,
     PlanRecord,
-    PostRequest,
-    PostResult,
     SkipTraceRequest,
     SkipTraceResult,
     case_workflow_id,
 )
-
-CALL_CHANNELS = ("voice", "human")
 
 
 @dataclass(frozen=True)
@@ -106,7 +96,7 @@ async def active_protections(db: Database, *, region: str, team_id: str | None, 
     return pauses
 
 
-class CaseActivities(LegalActivities):
+class CaseActivities(ContactActivities, LegalActivities):
     def __init__(self, db: Database, adapters: Adapters, contact_rules: rules.ContactRules = rules.DEFAULT_RULES):
         self.db = db
         self.adapters = adapters
@@ -317,235 +307,6 @@ class CaseActivities(LegalActivities):
             )
         get_logger(account_id=rec.account_id, step="installment_plan").info(
             "installment plan", status=rec.status, periods=rec.periods, installment=rec.installment, paid=rec.paid)
-
-    # ---------------------------------------------------------------- contact
-
-    @activity.defn(name="contact_debtor")
-    async def contact_debtor(self, req: ContactRequest) -> ContactResult:
-        # The clock of record starts with the attempt (activities.common):
-        # quiet hours and caps are judged, and the row dated, by it.
-        start_clock()
-        # Heartbeat through the whole attempt: waiting for the database lock
-        # under load is as much a part of it as the call itself.
-        return await with_heartbeat(self._contact(req))
-
-    async def _contact(self, req: ContactRequest) -> ContactResult:
-        key = attempt_key(req.account_id, req.step, req.attempt_no)
-        step = rules.STEP_NAMES[req.step]
-        d = req.debtor
-        on_file = await self._on_file(d)
-        log = get_logger(account_id=req.account_id, step=req.step, attempt=req.attempt_no)
-        team = rules.route_team(d.age, d.dialect, req.team_id, self._rules_for(req)) if step.channel == "human" else None
-        script = compliance.script_for(req.step, region=d.region, ref=compliance.spoken_ref(req.account_id),
-                                       amount=req.amount, currency=req.currency, contract=req.contract_id)
-
-        async with self.db.sessions() as s:  # a read: the reservation below writes under the lock
-            row = await s.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
-        if row is not None and row.outcome != "dialing":
-            return self._result(row)  # a retry after the attempt completed: no second contact
-        # A retry of an attempt in flight (its worker died mid-call): ask the
-        # adapter whether the call was placed; only if not, it may be placed now.
-        placed = await self._placed(step.channel, key, log) if row is not None else None
-        if placed is None:
-            async with self.db.transaction() as s:
-                refusal = await self._reserve(s, req, on_file.phone, key, step.channel, team, script,
-                                              again=row is not None)
-            if isinstance(refusal, ContactResult):
-                if refusal.outcome != "blocked_compliance":
-                    log.info("contact deferred", outcome=refusal.outcome, retry_at=refusal.retry_at, detail=refusal.detail)
-                return refusal
-            row = refusal
-        # Outside the transaction: the call itself (idempotent per key at the adapter).
-        if placed is not None:
-            result = await self._complete_call(key, req, placed)  # the call the dead attempt placed
-        elif step.channel == "letter":
-            receipt = await self.adapters.eservice.serve(
-                key=key, phone=on_file.phone, document=script, at=row.attempted_at, profile=on_file.profile,
-                attempt=req.try_no,
-            )
-            result = await self._complete_letter(key, receipt.receipt_ref, receipt.delivered)
-        else:
-            if step.channel == "voice":
-                outcome = await self.adapters.voice.call(key=key, phone=on_file.phone, script=script,
-                                                         profile=on_file.profile)
-            else:
-                outcome = await self.adapters.human.call(
-                    key=key, phone=on_file.phone, team_id=team or "general", script=script, profile=on_file.profile
-                )
-            result = await self._complete_call(key, req, outcome)
-        log.info("contact", channel=step.channel, outcome=result.outcome, team_id=result.team_id,
-                 promised_date=result.promised_date)
-        return result
-
-    async def _placed(self, channel: str, key: str, log) -> CallOutcome | None:
-        """The adapter's status look-up for a call in flight: the outcome of the
-        call placed with ``key``, or None (none placed; letters: served again
-        with the same key, the electronic service de-duplicates)."""
-        adapter = {"voice": self.adapters.voice, "human": self.adapters.human}.get(channel)
-        lookup = getattr(adapter, "placed", None)
-        if lookup is None:
-            if adapter is not None:
-                log.warning("adapter has no status look-up: the retry dials again with the same key",
-                            adapter=type(adapter).__name__)
-            return None
-        outcome = await lookup(key=key)
-        log.info("call in flight looked up", placed=outcome is not None)
-        return outcome
-
-    def _rules_for(self, req: ContactRequest) -> rules.ContactRules:
-        """The worker's contact rules, made stricter by the case's (its strategy's)."""
-        return rules.strictest(self.rules, req.contact_rules.to_rules()) if req.contact_rules else self.rules
-
-    async def _reserve(self, s, req: ContactRequest, phone: str, key: str, channel: str, team: str | None,
-                       script: str, again: bool = False):
-        """Check the rules and write the attempt row as in flight, or say why not.
-
-        The moment judged and recorded is now, taken once the debtor's and the
-        phone's locks are held: nothing between it and the dial can wait long.
-        ``again``: the attempt's earlier reservation placed no call (its worker
-        died first); it is released and the rules judged afresh, now."""
-        d = req.debtor
-        ph = phone_hash(phone)
-        if channel in CALL_CHANNELS:
-            await self.db.lock(s, f"debtor:{d.debtor_id}", f"phone:{ph}")
-        if again:
-            await s.execute(delete(ContactAttempt).where(ContactAttempt.idempotency_key == key,
-                                                         ContactAttempt.outcome == "dialing"))
-        now = activity_now()
-        contact_rules = self._rules_for(req)
-        if rules.in_quiet_hours(now, d.timezone, contact_rules):
-            metrics.refused("quiet_hours")
-            return ContactResult(outcome="quiet_hours", retry_at=rules.next_contact_window(now, d.timezone, contact_rules),
-                                 detail=f"quiet hours ({contact_rules.quiet_start:%H:%M}-"
-                                        f"{contact_rules.quiet_end:%H:%M} debtor-local)")
-        today = rules.local_date(now, d.timezone)
-        if channel in CALL_CHANNELS:
-            connected = await s.scalar(
-                select(func.count()).select_from(ContactAttempt).where(
-                    ContactAttempt.debtor_id == d.debtor_id, ContactAttempt.local_date == today,
-                    ContactAttempt.channel.in_(CALL_CHANNELS),
-                    or_(ContactAttempt.connected.is_(True), ContactAttempt.outcome == "dialing"),
-                )
-            )
-            dials = await s.scalar(
-                select(func.count()).select_from(ContactAttempt).where(
-                    ContactAttempt.phone_hash == ph, ContactAttempt.local_date == today,
-                    ContactAttempt.channel.in_(CALL_CHANNELS), ContactAttempt.outcome != "blocked_compliance",
-                )
-            )
-            reason = rules.cap_reason(connected or 0, dials or 0, contact_rules)
-            if reason:
-                metrics.refused("cap")
-                return ContactResult(outcome="capped", retry_at=rules.next_local_day_opening(now, d.timezone, contact_rules),
-                                     detail=reason)
-        local = rules.local_datetime(now, d.timezone)
-        row = ContactAttempt(
-            idempotency_key=key, account_id=req.account_id, debtor_id=d.debtor_id, step=req.step,
-            attempt_no=req.attempt_no, channel=channel, phone_hash=ph, phone_masked=mask_phone(phone),
-            team_id=team, attempted_at=now, local_date=today, local_time=local.strftime("%H:%M:%S"),
-            timezone=d.timezone, outcome="dialing", connected=False,
-            script_sha256=hashlib.sha256(script.encode()).hexdigest(),
-            retain_until=rules.retain_until(now, contact_rules) if channel in CALL_CHANNELS else None,
-        )
-        violations = compliance.screen_text(script)
-        if violations:
-            row.outcome, row.completed_at = "blocked_compliance", now
-            metrics.refused("screen")
-            metrics.contact(channel, row.outcome)
-            s.add(row)
-            s.add(ComplianceIncident(attempt_key=key, account_id=req.account_id, team_id=team, source="script",
-                                     kinds=violations, excerpt=script[:500], raised_at=now))
-            await s.flush()
-            return self._result(row, detail=f"script failed compliance screen: {', '.join(violations)}")
-        s.add(row)
-        await s.flush()
-        return row
-
-    async def _complete_call(self, key: str, req: ContactRequest, out: CallOutcome) -> ContactResult:
-        now = activity_now()
-        async with self.db.transaction() as s:
-            row = await s.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
-            if row.outcome != "dialing":
-                return self._result(row)
-            row.outcome = "answered" if out.answered else "no_answer"
-            row.connected = out.answered
-            row.recording_ref = out.recording_ref
-            row.transcript = out.transcript
-            row.completed_at = now
-            if out.promises_in_days:
-                row.promised_date = row.local_date + timedelta(days=out.promises_in_days)
-            if out.pays_amount:
-                row.paid_amount = Decimal(req.amount if out.pays_amount == "all" else out.pays_amount)
-            violations = compliance.screen_text(out.transcript)
-            if violations:
-                s.add(ComplianceIncident(attempt_key=key, account_id=req.account_id, team_id=row.team_id,
-                                         source="transcript", kinds=violations, excerpt=out.transcript[:500],
-                                         raised_at=now))
-                await s.execute(self.db.insert(WorkItem).values(  # the desk's review of it (SPEC §8)
-                    key=f"incident:{key}", account_id=req.account_id, debtor_id=req.debtor.debtor_id,
-                    kind="compliance_review", team_id=row.team_id, step="incident_review", status="open",
-                    detail={"incident": key, "kinds": violations}, created_at=now, updated_at=now,
-                ).on_conflict_do_nothing())
-            metrics.contact(row.channel, row.outcome)
-            return self._result(row)
-
-    async def _complete_letter(self, key: str, receipt_ref: str, delivered: bool) -> ContactResult:
-        async with self.db.transaction() as s:
-            row = await s.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
-            if row.outcome == "dialing":
-                row.outcome = "delivered" if delivered else "undelivered"
-                row.receipt_ref = receipt_ref
-                row.completed_at = activity_now()
-                metrics.contact(row.channel, row.outcome)
-            return self._result(row)
-
-    @activity.defn(name="post_letter")
-    async def post_letter(self, req: PostRequest) -> PostResult:
-        """Send the legal notice by post, once per case: the attempt's row
-        (channel ``post``) is written first, then the postal adapter is called
-        with its key (a retry gets the first posting's receipt), then the
-        tracking reference is written down.  The address is the database's."""
-        start_clock()
-        d, key = req.debtor, attempt_key(req.account_id, "legal_notice_post", 1)
-        on_file = await self._on_file(d)
-        address = on_file.address
-        if not address:
-            return PostResult(posted=False, posted_at=activity_now(), detail="no postal address on file")
-        document = compliance.script_for("legal_notice", region=d.region, ref=compliance.spoken_ref(req.account_id),
-                                         amount=req.amount, currency=req.currency, contract=req.contract_id)
-        now = activity_now()
-        async with self.db.transaction() as s:
-            await s.execute(self.db.insert(ContactAttempt).values(
-                idempotency_key=key, account_id=req.account_id, debtor_id=d.debtor_id, step="legal_notice_post",
-                attempt_no=1, channel="post", attempted_at=now, local_date=rules.local_date(now, d.timezone),
-                local_time=rules.local_datetime(now, d.timezone).strftime("%H:%M:%S"), timezone=d.timezone,
-                outcome="posting", connected=False, script_sha256=hashlib.sha256(document.encode()).hexdigest(),
-            ).on_conflict_do_nothing())
-            posted_at = await s.scalar(select(ContactAttempt.attempted_at).where(ContactAttempt.idempotency_key == key))
-        receipt = await with_heartbeat(self.adapters.post.post(
-            key=key, address=address, document=document, at=posted_at, profile=on_file.profile))
-        outcome = "posted" if receipt.delivered_at else "returned"
-        async with self.db.transaction() as s:
-            posted = await s.execute(update(ContactAttempt).where(ContactAttempt.idempotency_key == key,
-                                                                  ContactAttempt.outcome == "posting")
-                            .values(outcome=outcome, receipt_ref=receipt.tracking_ref, completed_at=activity_now()))
-        if posted.rowcount:
-            metrics.contact("post", outcome)
-        get_logger(account_id=req.account_id, step="legal_notice_post").info(
-            "legal notice posted", tracking_ref=receipt.tracking_ref, outcome=outcome)
-        return PostResult(posted=True, posted_at=posted_at, tracking_ref=receipt.tracking_ref,
-                          delivered_at=receipt.delivered_at,
-                          detail=None if receipt.delivered_at else "returned undeliverable")
-
-    @staticmethod
-    def _result(row: ContactAttempt, detail: str | None = None) -> ContactResult:
-        return ContactResult(
-            outcome=row.outcome, attempted_at=row.attempted_at, connected=row.connected,
-            promised_date=row.promised_date.isoformat() if row.promised_date else None,
-            team_id=row.team_id, detail=detail or row.receipt_ref,
-            paid_amount=str(row.paid_amount) if row.paid_amount is not None else None,
-            payment_id=f"call-{row.idempotency_key}" if row.paid_amount is not None else None,
-        )
 
     def all(self) -> list:
         return [self.open_case, self.debtor_on_file, self.record_case, self.record_payment, self.record_event_effect,
