@@ -19,10 +19,11 @@ Protections pause every step (:mod:`workflows.protections`).  An event
 changes the case only when it applies (:mod:`workflows.effects`; operators
 send it through the ``apply_event`` Update and get its effect back), and no
 outcome of serving the legal notice wedges it (:mod:`workflows.notice`).
-The case holds its parts as objects — the negotiation
-(:mod:`workflows.negotiation`), its events, its legal notice and the legal
-track (:mod:`workflows.legal`) — which see it only through
-:class:`workflows.host.CaseHost`.  How the case shows itself (status,
+The case holds its parts as objects — the wake-up ladder
+(:mod:`workflows.ladder`), the negotiation (:mod:`workflows.negotiation`), its
+events, its legal notice and the legal track (:mod:`workflows.legal`) — which
+see it only through :class:`workflows.host.CaseHost` (the ladder through its
+:class:`workflows.ladder.LadderHost`).  How the case shows itself (status,
 search attributes, current details) is :mod:`workflows.presentation`; rules
 are :mod:`workflows.rules` (pure functions), I/O happens in activities
 (options in :mod:`workflows.options`), and every ``workflow.patched`` id is
@@ -34,11 +35,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_activities import CaseActivities
@@ -46,18 +46,18 @@ with workflow.unsafe.imports_passed_through():
     from workflows import patches, presentation, protections, rules
     from workflows.effects import NO_EFFECT, CaseEvents
     from workflows.desk import Desk
+    from workflows.ladder import WakeUpLadder
     from workflows.legal import LegalTrack
     from workflows.model import (
-        CaseEvent, CaseInput, CaseSnapshot, CaseState, ContactRequest, ContactResult, LadderRecord, OpenCaseRequest,
-        PlanRequest, SkipTraceRequest, SuspensionRequest,
+        CaseEvent, CaseInput, CaseSnapshot, CaseState, OpenCaseRequest, PlanRequest, SuspensionRequest,
     )
     from workflows.negotiation import Negotiation, plan_refusal, plan_running
     from workflows.notice import LegalNotice
-    from workflows.options import CONTACT_ACTIVITY, DB_ACTIVITY, contact_activity, not_started, replan_delay
+    from workflows.options import DB_ACTIVITY
     from workflows.presentation import Showing
     from workflows.search import search_attribute_updates
     from workflows.status import (
-        CaseStatus, ClosedReason, EventEffect, Grade, Outcome, PauseKind, PlanStatus, Stage, SuspensionGranted,
+        CaseStatus, ClosedReason, EventEffect, Grade, PauseKind, PlanStatus, Stage, SuspensionGranted,
     )
     from workflows import strategy as strategies
     from workflows.work_items import DeskEffect, WorkItemDone
@@ -80,6 +80,7 @@ class DelinquentAccountWorkflow:
         self.events = CaseEvents(self, self.negotiation)
         self.notice = LegalNotice(self, inp.letter_attempts, self.contact_rules)
         self.desk = Desk(self, inp.desk_steps, self.contact_rules)  # steps people do (SPEC §8)
+        self.wake_up = WakeUpLadder(self, inp.contact_rules)  # the ladder's steps and contacts
         self.legal_track = LegalTrack(self)
         self._applying = 0  # apply_event Updates in progress: the case takes no step meanwhile
         self._replan = False  # set by an update that changes what the case waits for
@@ -163,7 +164,7 @@ class DelinquentAccountWorkflow:
             await self._close_time_barred()
         elif in_one and opened.recorded:
             self.s.stage, self.s.revision = Stage.WAKE_UP_LADDER, self.s.revision + 1
-            await self._publish()
+            await self.publish()
         else:
             self.s.stage = Stage.WAKE_UP_LADDER
             await self.record(OPENED + self.negotiation.offer_note(), actor=self.ev.actor)
@@ -191,148 +192,15 @@ class DelinquentAccountWorkflow:
         elif plan_running(self.s):
             await self.negotiation.installment_step()
         elif self.s.grade == Grade.III and not self.s.skip_traced and self.s.legal is None:
-            await self._skip_trace()
+            await self.wake_up.skip_trace()
         elif self.s.next_step < len(self.ladder):
-            await self._ladder_step(self.s.next_step)
+            await self.wake_up.step(self.s.next_step)
         elif workflow.now() < self._response_window_ends():
             await self._await_response()
         elif workflow.patched(patches.LEGAL_BRANCH):
             await self.legal_track.step()
         else:
             await self._legacy_legal_wait()
-
-    # ---------------------------------------------------------------- ladder
-
-    async def _ladder_step(self, index: int) -> None:
-        """Wait until step ``index`` is due and contact is allowed, then contact the debtor."""
-        step = self.ladder[index]
-        at = strategies.step_times(self.strategy)[index]
-        due = self.notice.retry_due() or rules.step_due(
-            index,
-            # the ladder's clock stands still while the case is protected
-            opened_at=self.ev.occurred_at + timedelta(seconds=self.s.paused_seconds),
-            tz=self.debtor.timezone,
-            previous_step_at=self.s.ladder[-1].at if self.s.ladder else None,
-            last_response_at=self.s.last_response_at,
-            promised_date=date.fromisoformat(self.s.promised_date) if self.s.promised_date else None,
-            ladder=self.ladder, at=time.fromisoformat(at) if at else None, start=self.s.ladder_start,
-        )
-        stage = Stage.PROMISE_TO_PAY if self.s.promised_date and workflow.now() < due else Stage.WAKE_UP_LADDER
-        # Shown: when the contact can really happen (out of quiet hours).
-        await self.set_stage(stage, step.name, self._contact_window(due))
-        if not await self.wait_until(due, self.notice.label(step)):
-            return  # an event arrived first: re-plan
-        window = self._contact_window(workflow.now())
-        if window > workflow.now():
-            await self._quiet_hours_until(window, step.name)
-            return
-        actor = None
-        if step.channel == "human" and self.desk.takes("human_call"):
-            result, actor = await self.desk.human_call(step)  # a person calls: the same result, from the desk
-            if result is None:
-                return  # expired (a new task on the next contact day) or withdrawn: re-plan
-        else:
-            result = await self._contact(step)
-        if result.outcome == Outcome.QUIET_HOURS:
-            await self._quiet_hours_until(result.retry_at, step.name)
-        elif result.outcome == Outcome.CAPPED:
-            await self.set_stage(Stage.WAKE_UP_LADDER, step.name, result.retry_at, note=result.detail)
-            await self.wait_until(result.retry_at, f"daily contact cap reached; {step.label} tomorrow")
-        elif result.outcome == Outcome.NOT_STARTED:  # not placed: planned again (quiet hours, caps judged then)
-            await self.set_stage(Stage.WAKE_UP_LADDER, step.name, result.retry_at, note=result.detail)
-            await self.wait_until(result.retry_at, f"{step.label} not started in time; again")
-        else:
-            await self._after_contact(index, result, actor=actor)
-            self.desk.taken_in()
-
-    async def _contact(self, step: rules.LadderStep) -> ContactResult:
-        """Contact the debtor (the activity judges quiet hours and caps at the
-        moment of the call).  A contact no worker started within its
-        schedule-to-start limit was not placed: the case plans it again."""
-        self.s.attempt_no += 1
-        request = ContactRequest(
-            account_id=self.ev.account_id, step=step.name, attempt_no=self.s.attempt_no, debtor=self.debtor,
-            team_id=self.ev.team_id, amount=self.s.outstanding, currency=self.ev.currency,
-            contract_id=self.ev.contract_id, try_no=self.notice.next_try() if step.channel == "letter" else 1,
-            contact_rules=self._input.contact_rules,
-        )
-        if not workflow.patched(patches.CONTACT_START_LIMIT):
-            return await workflow.execute_activity_method(
-                CaseActivities.contact_debtor, request, summary=self.notice.label(step), **CONTACT_ACTIVITY)
-        try:
-            return await workflow.execute_activity_method(
-                CaseActivities.contact_debtor, request, summary=self.notice.label(step), **contact_activity())
-        except ActivityError as err:
-            if not not_started(err):
-                raise
-        again = workflow.now() + replan_delay()
-        return ContactResult(
-            outcome=Outcome.NOT_STARTED, retry_at=again,
-            detail=f"{step.label}: not started in time (worker backlog), not placed; planned again "
-                   f"{presentation.local_stamp(again, self.debtor.timezone)}")
-
-    async def _after_contact(self, index: int, result: ContactResult, *, actor: str | None = None) -> None:
-        step = self.ladder[index]
-        self.s.ladder.append(LadderRecord(step=step.name, at=result.attempted_at, outcome=result.outcome))
-        self.s.next_step = index + 1
-        self.s.promised_date = None  # a promise that reached this step was broken
-        next_for_notice = ""
-        if step.channel == "letter" and result.outcome == Outcome.DELIVERED:
-            await self.notice.served(result.attempted_at, result.detail)
-        elif step.channel == "letter" and workflow.patched(patches.LETTER_DELIVERY):
-            next_for_notice = "; " + await self.notice.not_served(result)
-        elif step.channel != "letter":
-            self._regrade_after_call(result)
-        if result.paid_amount:
-            await self.events.call_payment(result.payment_id, Decimal(result.paid_amount), result.attempted_at)
-        if self.s.closed_reason is None:
-            await self.record(f"{step.label}: {result.outcome}{next_for_notice}" + self.negotiation.offer_note(),
-                              actor=actor)
-
-    def _regrade_after_call(self, result: ContactResult) -> None:
-        answered = result.outcome == Outcome.ANSWERED
-        self.s.unanswered_in_a_row = 0 if answered else self.s.unanswered_in_a_row + 1
-        if result.promised_date:
-            self.s.promised_date = result.promised_date
-            self.s.last_response_at = result.attempted_at
-            self.interrupt_limitation(rules.local_date(result.attempted_at, self.debtor.timezone))  # so does a promise
-        previous_grade = self.s.grade
-        self.s.grade = Grade(rules.regrade(
-            self.s.grade, answered=answered, promised=bool(result.promised_date),
-            paid=bool(result.paid_amount), unanswered_in_a_row=self.s.unanswered_in_a_row,
-        ))
-        if self.s.grade == Grade.III and previous_grade != Grade.III:
-            self.s.skip_traced = False  # lost contact: look for a current number first
-
-    async def _quiet_hours_until(self, window: datetime, action: str) -> None:
-        self.showing.quiet_hours = True
-        local = rules.local_datetime(window, self.debtor.timezone)
-        await self.set_stage(self.s.stage, action, window)
-        await self.wait_until(window, f"quiet hours until {local:%H:%M} {self.debtor.timezone}")
-        self.showing.quiet_hours = False
-        await self._publish()
-
-    def _contact_window(self, at: datetime) -> datetime:
-        """``at``, or the end of quiet hours under the rules this case plans with."""
-        return rules.next_contact_window(at, self.debtor.timezone, self.contact_rules)
-
-    async def _skip_trace(self) -> None:
-        await self.set_stage(Stage.SKIP_TRACING, "skip_trace", workflow.now())
-        found = await workflow.execute_activity_method(
-            CaseActivities.skip_trace, SkipTraceRequest(account_id=self.ev.account_id, debtor=self.debtor),
-            summary="skip trace (data lookup, no third-party contact)", **DB_ACTIVITY,
-        )
-        note, actor = f"skip trace: {'found a current number' if found.found else 'nothing found'}", None
-        if not found.found and self.desk.takes("skip_trace_review"):
-            review = await self.desk.skip_trace_review()  # an investigator looks (the number goes to the database)
-            if review is None:
-                return  # an event came first: the review stays open and the case comes back to it
-            found_one = review.outcome == "found"
-            note = f"skip trace review: {'a new number on file' if found_one else 'no number found'}"
-            actor = review.completed_by
-        self.s.skip_traced = True  # a number found is in the debtors table, where contact_debtor reads it
-        await self.set_stage(Stage.WAKE_UP_LADDER, None, None)
-        await self.record(note, actor=actor)
 
     # ------------------------------------------------- towards the legal branch
 
@@ -480,7 +348,7 @@ class DelinquentAccountWorkflow:
             CaseActivities.record_case, self._snapshot(note, self.s.stage, actor, revision=self.s.revision),
             summary=f"record: {note}"[:200], **DB_ACTIVITY,
         )
-        await self._publish()
+        await self.publish()
 
     def _snapshot(self, note: str, stage: Stage, actor: str | None, *, revision: int | None = None) -> CaseSnapshot:
         """The case as a case_history row (by default the next revision, not yet taken)."""
@@ -497,7 +365,7 @@ class DelinquentAccountWorkflow:
         changed = (stage, action, at) != (self.s.stage, showing.next_action, showing.next_action_at)
         self.s.stage, showing.next_action, showing.next_action_at = stage, action, at
         if changed:
-            await self._publish()
+            await self.publish()
         if note:
             await self.record(note)
 
@@ -554,7 +422,7 @@ class DelinquentAccountWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(dataclasses.replace(self._input, state=self.s, pending_events=self.inbox))
 
-    async def _publish(self) -> None:
+    async def publish(self) -> None:
         """Keep search attributes and the UI's current details in step with the case."""
         values = presentation.search_attributes(self.ev, self.s, self.showing)
         if self.strategy is not None:
