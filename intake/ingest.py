@@ -36,15 +36,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import delete, select, update
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -59,15 +59,14 @@ from intake.events import (
     TeamReviewCleared,
     canonical,
     parse_event,
-    storable,
 )
 from intake.faults import IngestStopped, Service, event_id_of, line_fault, outage_of
+from intake import event_rows as rows
 from intake.group_commit import GroupCommit
 from intake.protections import Protections
 from intake.report import EventOutcome, IngestReport, write_rejects
 from support.logs import get_logger
-from db.models import Case, IngestedEvent, Payment, RejectedEvent
-from db.models import Debtor as Debtor_
+from db.models import Case, Payment
 from db.session import Database
 from support.settings import Settings
 from workflows import rules
@@ -91,23 +90,6 @@ class _Ingested:
     effect: EventEffect | None = None
 
 
-@dataclass
-class _Record:
-    """An event's pending ``ingested_events`` row, and its debtor's row (a default's)."""
-
-    row: dict[str, Any]
-    debtor: dict[str, Any] | None = None
-
-
-@dataclass
-class _Mark:
-    """What became of a dispatched event, for its row (while still pending)."""
-
-    event_id: str
-    status: str
-    detail: str | None
-
-
 def _order_key(line: str, line_no: int) -> str | None:
     """What a line must stay in order with: its account, None for a barrier
     (an event without an account), or its own line for unparseable input."""
@@ -127,7 +109,7 @@ def to_default_event(ev: AccountDefaulted, raw_line: str | None = None) -> Defau
     """The default event as its case receives it: no personal data (SPEC §8).
     The debtor travels as the pseudonymous id and what the case's rules need
     (time zone, region, age, dialect); the phone, address, income and
-    simulation profile go to the ``debtors`` table (:func:`debtor_row`), the
+    simulation profile go to the ``debtors`` table (:func:`intake.event_rows.debtor_row`), the
     raw line to ``ingested_events.payload`` (the evidence fingerprint reads
     it there).  ``raw_line`` is not used any more."""
     d = ev.debtor
@@ -138,25 +120,6 @@ def to_default_event(ev: AccountDefaulted, raw_line: str | None = None) -> Defau
         debtor=Debtor(debtor_id=d.debtor_id, timezone=d.timezone, region=d.region, age=d.age, dialect=d.dialect),
         actor=ev.actor,
     )
-
-
-def debtor_row(ev: AccountDefaulted, at: datetime) -> dict[str, Any]:
-    """The ``debtors`` row of the event's debtor, contact details included."""
-    d = ev.debtor
-    return dict(
-        debtor_id=d.debtor_id, phone=d.phone, timezone=d.timezone, region=d.region, age=d.age, dialect=d.dialect,
-        address=d.address, monthly_disposable_income=Decimal(d.monthly_disposable_income)
-        if d.monthly_disposable_income else None, simulation=dict(d.simulation), updated_at=at,
-    )
-
-
-async def upsert_debtor(db: Database, ev: AccountDefaulted) -> None:
-    """Write the debtor's row before the case starts: the latest event's
-    contact details win (several accounts of one debtor share the row)."""
-    values = debtor_row(ev, datetime.now(timezone.utc))
-    async with db.transaction() as s:
-        await s.execute(db.insert(Debtor_).values(**values).on_conflict_do_update(
-            index_elements=[Debtor_.debtor_id], set_={k: v for k, v in values.items() if k != "debtor_id"}))
 
 
 def to_case_event(ev) -> CaseEvent:
@@ -258,8 +221,8 @@ class Ingestor:
         self.protections = Protections(client, db, settings.complaint_threshold)
         # Lines writing close together share their write transactions (intake/group_commit.py):
         # one line's pending row beside another's outcome.
-        self._writes: GroupCommit[_Record | _Mark] = GroupCommit(db, self._write)
-        self._reads: GroupCommit[tuple[str, str | None]] = GroupCommit(db, self._look_up, session=db.sessions)
+        self._writes: GroupCommit[rows.Record | rows.Mark] = GroupCommit(db, partial(rows.write, db))
+        self._reads: GroupCommit[tuple[str, str | None]] = GroupCommit(db, rows.look_up, session=db.sessions)
 
     async def ingest_lines(
         self, lines: Iterable[str], *, source: str, rejects_path: Path | None = None, concurrency: int = 16,
@@ -350,7 +313,7 @@ class Ingestor:
         report.rejects.append((line_no, rejection.reason))
         report.reject_lines[line_no] = line
         try:
-            await self._store_reject(source, line_no, line, rejection)
+            await rows.store_reject(self.db, source, line_no, line, rejection)
         except Exception as e:  # the rejects file still has it; only an outage stops the file
             if outage_of(e) is not None:
                 raise
@@ -374,7 +337,7 @@ class Ingestor:
             done = await self._ingest(line)
         except Exception as e:  # an outage is raised again (the command says so in one line)
             r = self._rejection(e, line)
-            await self._store_reject(source, 1, line, r)
+            await rows.store_reject(self.db, source, 1, line, r)
             self.log.warning("event rejected", source=source, reason=r.reason, event_id=r.event_id)
             kind = None
             try:
@@ -414,11 +377,11 @@ class Ingestor:
             row = dict(event_id=ev.event_id, type=ev.type, account_id=account, payload=canonical(line),
                        status="pending", actor=ev.actor, received_at=now)
             # A default's debtor row is written with its event's row, in the same transaction.
-            debtor = debtor_row(ev, now) if isinstance(ev, AccountDefaulted) else None
-            if not await self._writes.submit(_Record(row, debtor)):
+            debtor = rows.debtor_row(ev, now) if isinstance(ev, AccountDefaulted) else None
+            if not await self._writes.submit(rows.Record(row, debtor)):
                 return _Ingested("duplicate")  # the same event id, taken by a concurrent line
         elif isinstance(ev, AccountDefaulted):
-            await upsert_debtor(self.db, ev)  # resuming a row left pending (by a run before they were one write)
+            await rows.upsert_debtor(self.db, ev)  # resuming a row left pending (by a run before they were one write)
         effect = None
         resuming = _RESUMING.set(seen is not None)  # a row left pending by an earlier, interrupted run
         try:
@@ -433,32 +396,14 @@ class Ingestor:
                 raise  # the row stays pending: a re-run dispatches it
             what = "to start its case" if isinstance(ev, AccountDefaulted) else "the event"
             reason = e.reason if isinstance(e, _Refused) else line_fault(e, what)
-            await self._forget(ev.event_id)  # rejected, never recorded: a re-run tries it again
+            await rows.forget(self.db, ev.event_id)  # rejected, never recorded: a re-run tries it again
             raise EventRejected(reason, ev.event_id) from None
         finally:
             _RESUMING.reset(resuming)
-        await self._writes.submit(_Mark(ev.event_id, status, detail))  # committed before the line counts
+        await self._writes.submit(rows.Mark(ev.event_id, status, detail))  # committed before the line counts
         self.log.info("event accepted", event_id=ev.event_id, type=ev.type, account_id=account, status=status)
         changed_nothing = status in (NO_EFFECT, "refused")  # refused: the case found it did not apply after all
         return _Ingested(NO_EFFECT if changed_nothing else "accepted", status, detail, effect)
-
-    @staticmethod
-    async def _look_up(s, lookups: Sequence[tuple[str, str | None]]) -> list[tuple[Any, str | None]]:
-        """For each (event id, account): the event's row if it was seen
-        before, and the event that opened the account's case (its default) if any."""
-        seen = {row.event_id: row for row in (await s.execute(
-            select(IngestedEvent.event_id, IngestedEvent.type, IngestedEvent.account_id, IngestedEvent.payload,
-                   IngestedEvent.status, IngestedEvent.detail)
-            .where(IngestedEvent.event_id.in_(sorted({event_id for event_id, _ in lookups}))))).all()}
-        accounts = sorted({account for _, account in lookups if account is not None})
-        opened: dict[str, str] = {}
-        if accounts:
-            for account, event_id in (await s.execute(
-                    select(IngestedEvent.account_id, IngestedEvent.event_id).where(
-                        IngestedEvent.account_id.in_(accounts), IngestedEvent.type == "account.defaulted"))).all():
-                opened.setdefault(account, event_id)
-        return [(seen.get(event_id), opened.get(account) if account is not None else None)
-                for event_id, account in lookups]
 
     @staticmethod
     def _check_account(ev, account: str, opened_by: str | None) -> None:
@@ -536,7 +481,7 @@ class Ingestor:
             reason = str(e.cause.message if getattr(e.cause, "message", None) else e.cause or e)
             if getattr(e.cause, "type", None) == "NoEffect":
                 raise _Settled(NO_EFFECT, reason) from None
-            await self._mark_rejected(ev.event_id)
+            await rows.mark_rejected(self.db, ev.event_id)
             raise EventRejected(f"{what} refused: {reason}", ev.event_id) from None
         except asyncio.TimeoutError:
             # Left pending: the server keeps the update, and running the same
@@ -565,61 +510,6 @@ class Ingestor:
         return (f"a case for {account} already {ran} in the Temporal namespace {self.client.namespace} "
                 f"(workflow {workflow_id}) but is not in this database")
 
-    async def _write(self, s, items: Sequence[_Record | _Mark]) -> list[bool | None]:
-        """The lines' writes in one transaction: new events' rows (whether each
-        is new), then outcomes (None)."""
-        records = [i for i in items if isinstance(i, _Record)]
-        marks = [i for i in items if isinstance(i, _Mark)]
-        new = iter(await self._record(s, records) if records else [])
-        if marks:
-            await self._mark(s, marks)
-        return [next(new) if isinstance(i, _Record) else None for i in items]
-
-    async def _record(self, s, records: Sequence[_Record]) -> list[bool]:
-        """Insert the events' pending rows and their debtors' rows: whether each
-        event's row is new (False: its event id was taken, here or by another line)."""
-        rows: dict[str, dict[str, Any]] = {}
-        for r in records:
-            rows.setdefault(r.row["event_id"], r.row)
-        inserted = set((await s.execute(
-            self.db.insert(IngestedEvent).values(list(rows.values())).on_conflict_do_nothing()
-            .returning(IngestedEvent.event_id))).scalars())
-        new, debtors = [], {}
-        for r in records:
-            mine = r.row["event_id"] in inserted and rows.get(r.row["event_id"]) is r.row
-            new.append(mine)
-            if mine and r.debtor is not None:  # the latest event's contact details win
-                debtors.pop(r.debtor["debtor_id"], None)
-                debtors[r.debtor["debtor_id"]] = r.debtor
-        if debtors:
-            stmt = self.db.insert(Debtor_).values(list(debtors.values()))
-            await s.execute(stmt.on_conflict_do_update(
-                index_elements=[Debtor_.debtor_id],
-                set_={k: stmt.excluded[k] for k in next(iter(debtors.values())) if k != "debtor_id"}))
-        return new
-
-    @staticmethod
-    async def _mark(s, marks: Sequence[_Mark]) -> None:
-        """The events' outcomes on their rows, one UPDATE per outcome.  Only a
-        row still pending: a case that handled its event first wrote what it did."""
-        by_outcome: dict[tuple[str, str | None], list[str]] = {}
-        for m in marks:
-            by_outcome.setdefault((m.status, m.detail), []).append(m.event_id)
-        for (status, detail), ids in by_outcome.items():
-            await s.execute(update(IngestedEvent).where(IngestedEvent.event_id.in_(ids),
-                                                        IngestedEvent.status == "pending")
-                            .values(status=status, detail=detail).execution_options(synchronize_session=False))
-
-    async def _forget(self, event_id: str) -> None:
-        """Drop the pending row of an event that was rejected on dispatch."""
-        async with self.db.transaction() as s:
-            await s.execute(delete(IngestedEvent).where(IngestedEvent.event_id == event_id,
-                                                        IngestedEvent.status == "pending"))
-
-    async def _mark_rejected(self, event_id: str) -> None:
-        async with self.db.transaction() as s:
-            await s.execute(update(IngestedEvent).where(IngestedEvent.event_id == event_id).values(status="rejected"))
-
     async def _to_closed_case(self, ev) -> tuple[str, str | None]:
         """The case has finished: record a late payment (once per payment id);
         anything else changes nothing and says so (no effect, as the case's own
@@ -628,7 +518,7 @@ class Ingestor:
         async with self.db.sessions() as s:
             case = await s.get(Case, ev.account)
         if case is None:  # its default was accepted but no case ever opened: nothing to pay into
-            await self._mark_rejected(ev.event_id)
+            await rows.mark_rejected(self.db, ev.event_id)
             raise EventRejected(f"account {ev.account} has no case (its case never opened)", ev.event_id)
         reason = case.closed_reason or "closed"
         if isinstance(ev, PaymentReceived):
@@ -645,9 +535,3 @@ class Ingestor:
                 return NO_EFFECT, f"no effect: payment {ev.payment_id} was already recorded"
             return "recorded", f"late payment on a case closed {reason}"
         return NO_EFFECT, f"no effect: case is closed ({reason})"  # SPEC §5: accepted, changes nothing
-
-    async def _store_reject(self, source: str, line_no: int, line: str, r: EventRejected) -> None:
-        async with self.db.transaction() as s:
-            s.add(RejectedEvent(source=source, line_no=line_no, event_id=r.event_id, reason=r.reason,
-                                raw=storable(line.rstrip("\n")), rejected_at=datetime.now(timezone.utc)))
-
