@@ -60,6 +60,9 @@ DISPUTE_RESOLVED_AFTER = 14  # days
 CHAMPION, CHALLENGER = "champion", "challenger"
 # SQLite takes one writer at a time: more lines or activities in flight only lengthen
 # the queue for its lock (at 32 + 64 a loaded machine starved a writer past its 60 s).
+# Re-measured since db/session.py queues the process's writers in turn: 16 lines with
+# 32 activities and 32 workflow tasks, or 8 activities and 8 workflow tasks, were no
+# faster (docs/lab.md, Speed).
 INGEST_CONCURRENCY = 8
 
 
