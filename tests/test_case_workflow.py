@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
+from temporalio import activity
 from temporalio.converter import DataConverter
+
+from activities.case_activities import CaseActivities
 
 from db.models import Case, CaseHistory, EvidenceEntry, Payment
 from db import evidence
@@ -16,7 +20,8 @@ from tests.helpers import advance_to_local, attempts, default_event, start_case
 from worker import build_worker
 from workflows import presentation, rules
 from workflows.case import DelinquentAccountWorkflow
-from workflows.model import CaseContactRules, CaseInput, CaseState, Debtor, DefaultEvent, Installment, PlanState
+from workflows.model import OpenCaseRequest, OpenCaseResult
+from workflows.model import CaseContactRules, CaseEvent, CaseInput, CaseState, Debtor, DefaultEvent, Installment, PlanState
 from workflows.status import CaseStatus, Grade, Stage
 
 # The status query's keys (SPEC §6; outside tooling reads them by name).
@@ -323,6 +328,42 @@ async def test_the_usual_case_is_recorded_as_opened_by_open_case_itself(env, db,
     assert rows[1].note == "case opened"
     assert rows[0].note.startswith("case opened; installment plan offered: ")
     assert case.revision >= 1 and case.stage != "verifying"
+
+
+async def test_an_update_while_open_case_runs_is_recorded_after_the_opening(env, db, task_queue, monkeypatch):
+    """open-in-one-v1 takes the opening's revision before open_case runs: a
+    dispute applied meanwhile waits for it, and is recorded after "case
+    opened", with its operator, never in its place."""
+    held, release = asyncio.Event(), asyncio.Event()
+    opening = CaseActivities.open_case
+
+    @activity.defn(name="open_case")
+    async def slow_open_case(self, req: OpenCaseRequest) -> OpenCaseResult:
+        held.set()
+        await release.wait()
+        return await opening(self, req)
+
+    monkeypatch.setattr(CaseActivities, "open_case", slow_open_case)
+    start = await advance_to_local(env, "Asia/Shanghai", time(9, 0))
+    async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
+        with env.auto_time_skipping_disabled():  # the server's clock stands while open_case is held
+            handle = await start_case(env, task_queue, default_event("A-RACE", occurred_at=start))
+            await asyncio.wait_for(held.wait(), 30)
+            dispute = asyncio.create_task(handle.execute_update(DelinquentAccountWorkflow.apply_event, CaseEvent(
+                "ev-race", "dispute.opened", start, {"account_id": "A-RACE", "reason": "not mine"}, actor="ops-wang")))
+            await asyncio.sleep(1)  # the Update is in the case, waiting for the opening's record
+            release.set()
+            await asyncio.wait_for(dispute, 30)
+            status = await handle.query("status")
+    async with db.sessions() as s:
+        rows = (await s.scalars(select(CaseHistory).where(CaseHistory.account_id == "A-RACE")
+                                .order_by(CaseHistory.revision))).all()
+        case = await s.get(Case, "A-RACE")
+    assert [(r.revision, r.note.split(":")[0], r.actor) for r in rows][:2] == [
+        (1, "case opened", None), (2, rows[1].note.split(":")[0], "ops-wang")]
+    assert "dispute" in rows[1].note and rows[1].paused_by == ["dispute"]
+    assert rows[1].stage == "wake_up_ladder" and case.stage == "wake_up_ladder"
+    assert status["paused_by"] == ["dispute"]
 
 
 def test_status_details_and_search_attributes_are_functions_of_the_state():

@@ -85,6 +85,7 @@ class DelinquentAccountWorkflow:
         self._applying = 0  # apply_event Updates in progress: the case takes no step meanwhile
         self._replan = False  # set by an update that changes what the case waits for
         self._continue_now = False  # continue as new at the next turn of the loop
+        self._opening = False  # open_case is writing the case's first record (open-in-one-v1)
         self._legacy_wakes = 0  # wake-ups in the pre-legal-branch wait (see _legacy_legal_wait)
         self._published: dict[str, Any] = {}
         self.strategy: strategies.CaseStrategy | None = None  # set by _follow_strategy
@@ -147,12 +148,16 @@ class DelinquentAccountWorkflow:
         # from the income on file, which only the activity reads).
         in_one = (not invalid and not self._time_barred(today) and self.s.grade != Grade.I
                   and workflow.patched(patches.OPEN_IN_ONE))
+        snapshot = None
+        if in_one:  # its revision taken now: a record an Update makes meanwhile waits and comes after it
+            self.s.revision += 1
+            snapshot = self._snapshot(OPENED, Stage.WAKE_UP_LADDER, self.ev.actor, revision=self.s.revision)
+            self._opening = True
         opened = await workflow.execute_activity_method(
             CaseActivities.open_case,
             OpenCaseRequest(event=self.ev, grade=self.s.grade, limitation_expires_on=self.s.limitation_expires_on,
                             income_share=(self.strategy or strategies.DEFAULT_STRATEGY).income_share,
-                            strategy=self.strategy.label if self.strategy else None,
-                            opened=self._snapshot(OPENED, Stage.WAKE_UP_LADDER, self.ev.actor) if in_one else None),
+                            strategy=self.strategy.label if self.strategy else None, opened=snapshot),
             summary="verify debt, fingerprint evidence", **DB_ACTIVITY,
         )
         self.s.installment_share = opened.installment_share  # derived in the activity: the income stays there
@@ -162,9 +167,14 @@ class DelinquentAccountWorkflow:
             await self.close(ClosedReason.INVALID_DEBT, invalid)
         elif self._time_barred(today):
             await self._close_time_barred()
-        elif in_one and opened.recorded:
-            self.s.stage, self.s.revision = Stage.WAKE_UP_LADDER, self.s.revision + 1
-            await self.publish()
+        elif snapshot is not None:
+            if self.s.closed_reason is None:  # an Update meanwhile may have closed it (its record waits)
+                self.s.stage = Stage.WAKE_UP_LADDER
+            self._opening = False
+            if opened.recorded:
+                await self.publish()
+            else:  # a protection found in force: the record shows it, in the revision taken
+                await self.record(OPENED, actor=self.ev.actor, revision=snapshot.revision)
         else:
             self.s.stage = Stage.WAKE_UP_LADDER
             await self.record(OPENED + self.negotiation.offer_note(), actor=self.ev.actor)
@@ -341,19 +351,25 @@ class DelinquentAccountWorkflow:
 
     # ------------------------------------- what the parts ask of the case (CaseHost)
 
-    async def record(self, note: str, *, actor: str | None = None) -> None:
-        """Persist the case's current state (one case_history row) and publish it."""
-        self.s.revision += 1
+    async def record(self, note: str, *, actor: str | None = None, revision: int | None = None) -> None:
+        """Persist the case's current state (one case_history row: the next
+        revision, or ``revision`` taken before) and publish it.  While open_case
+        writes the case's first record, a record waits for it to be written."""
+        if self._opening:
+            await workflow.wait_condition(lambda: not self._opening)
+        if revision is None:
+            self.s.revision += 1
+            revision = self.s.revision
         await workflow.execute_activity_method(
-            CaseActivities.record_case, self._snapshot(note, self.s.stage, actor, revision=self.s.revision),
+            CaseActivities.record_case, self._snapshot(note, self.s.stage, actor, revision=revision),
             summary=f"record: {note}"[:200], **DB_ACTIVITY,
         )
         await self.publish()
 
-    def _snapshot(self, note: str, stage: Stage, actor: str | None, *, revision: int | None = None) -> CaseSnapshot:
-        """The case as a case_history row (by default the next revision, not yet taken)."""
+    def _snapshot(self, note: str, stage: Stage, actor: str | None, *, revision: int) -> CaseSnapshot:
+        """The case as the case_history row of ``revision``."""
         return CaseSnapshot(
-            account_id=self.ev.account_id, revision=self.s.revision + 1 if revision is None else revision,
+            account_id=self.ev.account_id, revision=revision,
             stage=stage, grade=self.s.grade, outstanding=self.s.outstanding,
             limitation_expires_on=self.s.limitation_expires_on, paused_by=list(self.paused_by),
             next_action=self.showing.next_action, next_action_at=self.showing.next_action_at,
