@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 from sqlalchemy import event, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -81,7 +83,8 @@ def create_engine(url: str, *, must_exist: bool = False) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
-_GATES: dict[tuple[str, int], tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
+_WRITING: ContextVar[frozenset[str]] = ContextVar("collections_sqlite_writing", default=frozenset())
 
 
 def _write_gate(path: str) -> asyncio.Lock:
@@ -93,12 +96,12 @@ def _write_gate(path: str) -> asyncio.Lock:
     their polls: activities of a few milliseconds took a second.  Queued here
     in turn, each takes the lock the moment the one before lets it go; only
     the writers of other processes still poll."""
-    loop = asyncio.get_running_loop()
-    key = (path, id(loop))
-    held = _GATES.get(key)
-    if held is None or held[0] is not loop:
-        held = _GATES[key] = (loop, asyncio.Lock())
-    return held[1]
+    return _GATES.setdefault(asyncio.get_running_loop(), {}).setdefault(path, asyncio.Lock())
+
+
+class NestedWrite(RuntimeError):
+    """A write transaction opened inside another on the same SQLite file: it
+    would wait for the one that holds the lock, itself (a programming error)."""
 
 
 class Database:
@@ -122,8 +125,15 @@ class Database:
             async with self._writers() as session, session.begin():
                 yield session
             return
-        async with _write_gate(self._path), self._writers() as session, session.begin():
-            yield session
+        writing = _WRITING.get()
+        if self._path in writing:
+            raise NestedWrite(f"a write transaction inside another on {self._path} would wait for itself")
+        token = _WRITING.set(writing | {self._path})
+        try:
+            async with _write_gate(self._path), self._writers() as session, session.begin():
+                yield session
+        finally:
+            _WRITING.reset(token)
 
     def insert(self, table):
         """A dialect INSERT that supports ``on_conflict_do_nothing``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -12,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from db.migrate import upgrade
 from db.models import Lock
-from db.session import Database
+from db.session import Database, NestedWrite
 
 
 async def keys(db: Database) -> list[str]:
@@ -62,3 +63,37 @@ async def test_a_vanished_sqlite_file_is_an_error_not_a_new_empty_database(tmp_p
         assert not live.exists()  # no empty database created in its place
         shutil.copy(saved, live)
         assert await keys(db) == ["kept"]  # back without a restart
+
+
+async def test_a_hundred_writers_in_one_process_take_the_sqlite_lock_in_turn(tmp_path):
+    """Writers of one process are served in the order they asked (none left
+    polling SQLite's busy handler while the lock stands idle), and each has the
+    file to itself: every read-then-write counts."""
+    await migrated_with(tmp_path / "w.db", "n=0")
+    served: list[int] = []
+    async with Database(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}") as db:
+
+        async def bump(i: int) -> None:
+            async with db.transaction() as s:
+                row = await s.scalar(select(Lock).where(Lock.key.like("n=%")))  # holding the lock from here
+                served.append(i)
+                n = int(row.key.removeprefix("n="))
+                await asyncio.sleep(0.005)  # others ask for the lock meanwhile
+                row.key = f"n={n + 1}"
+
+        await asyncio.wait_for(asyncio.gather(*(bump(i) for i in range(100))), timeout=60)
+        assert await keys(db) == ["n=100"]
+    assert served == list(range(100))
+
+
+async def test_a_write_inside_another_on_the_same_file_fails_at_once_instead_of_waiting_for_itself(tmp_path):
+    await migrated_with(tmp_path / "n.db", "outer")
+    async with Database(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}") as db:
+        with pytest.raises(NestedWrite, match="would wait for itself"):
+            async with db.transaction() as s:
+                s.add(Lock(key="first"))
+                await asyncio.wait_for(db.transaction().__aenter__(), timeout=5)
+        assert await keys(db) == ["outer"]  # the outer transaction rolled back
+        async with db.transaction() as s:  # and the file is free again
+            s.add(Lock(key="after"))
+        assert await keys(db) == ["after", "outer"]
