@@ -10,15 +10,10 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import importlib
-import importlib.abc
-import importlib.machinery
 import os
-import pkgutil
 import re
 import signal
 import sys
-from types import CodeType
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -43,73 +38,30 @@ from support.temporal import connect
 from workflows.rules import ContactRules
 
 
-def pure_workflow_modules() -> tuple[str, ...]:
-    """The modules of ``workflows/`` that define no workflow: its rules, data
-    classes and parts, pure and deterministic by the house rules. The sandbox
-    passes them through, loaded once per process; only a module defining a
-    workflow (``workflows.case``) is executed afresh for each run, as the
-    sandbox intends. Without this, ``from workflows import rules`` inside
-    ``imports_passed_through()`` still re-executed every one of them for each
-    case (importlib loads a package's submodules named in a from-list without
-    the sandbox's import hook): 3/4 of a cached case's memory and of the CPU
-    of starting or replaying one (bench/sandbox_cost.py)."""
-    import workflows
-
-    names = []
-    for info in pkgutil.iter_modules(workflows.__path__, "workflows."):
-        module = importlib.import_module(info.name)
-        if not any(getattr(v, "__module__", None) == info.name and hasattr(v, "__temporal_workflow_definition")
-                   for v in vars(module).values()):
-            names.append(info.name)
-    return tuple(names)
-
-
-class _CompiledOnce(importlib.machinery.SourceFileLoader):
-    """Loads a workflow module from code compiled once per process. The
-    sandbox executes the module afresh for each run (new globals, new
-    classes: its isolation is untouched) but need not compile it again
-    (without bytecode files, as under PYTHONDONTWRITEBYTECODE) nor hold a copy
-    of its code objects per cached case: they are immutable and shared. A
-    worker also keeps running the code it started with, even if the file
-    changes under it."""
-
-    _code: dict[str, CodeType] = {}
-
-    def get_code(self, fullname: str) -> CodeType:
-        code = self._code.get(self.path)
-        if code is None:
-            code = self._code[self.path] = super().get_code(fullname)
-        return code
-
-
-class _WorkflowModuleFinder(importlib.abc.MetaPathFinder):
-    """Finds the modules that define workflows through :class:`_CompiledOnce`."""
-
-    def __init__(self, names: set[str]) -> None:
-        self.names = names
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname not in self.names:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is not None and type(spec.loader) is importlib.machinery.SourceFileLoader:
-            spec.loader = _CompiledOnce(fullname, spec.origin)
-        return spec
-
-
-if not any(isinstance(f, _WorkflowModuleFinder) for f in sys.meta_path):
-    sys.meta_path.insert(0, _WorkflowModuleFinder({DelinquentAccountWorkflow.__module__}))
-
 # Time zones are read-only data: the rules convert to debtor-local time
 # inside the workflow, so the sandbox must hand out real ZoneInfo objects.
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=dataclasses.replace(
-        SandboxRestrictions.default,
-        invalid_module_members=SandboxRestrictions.invalid_module_members_default.with_child_unrestricted(
-            "zoneinfo", "ZoneInfo"
-        ),
-    ).with_passthrough_modules("zoneinfo", *pure_workflow_modules())
-)
+_RESTRICTIONS = dataclasses.replace(
+    SandboxRestrictions.default,
+    invalid_module_members=SandboxRestrictions.invalid_module_members_default.with_child_unrestricted(
+        "zoneinfo", "ZoneInfo"
+    ),
+).with_passthrough_modules("zoneinfo")
+
+# The full sandbox: each run executes the workflow's module afresh under the
+# sandbox's restrictions, with the modules of workflows/ it names in a
+# from-list (`from workflows import rules`), so their code fails its task if
+# it reads the clock, draws a random number or does I/O.  The tests replay every recorded history in it
+# (tests/test_durability.py): the guard on the workflow's code.
+STRICT_RUNNER = SandboxedWorkflowRunner(restrictions=_RESTRICTIONS)
+
+# The worker's: the same sandbox with all of workflows/ passed through, the
+# case's module included, loaded once per process and shared by every case
+# (deterministic by the house rules, and checked in the full sandbox above).
+# Executed afresh for each run, the case's module, its classes and the SDK's
+# reading of its handlers were about 29 KiB of a cached case's 59 KiB of Python
+# heap (tracemalloc): 1.71x a bare workflow's memory per case, 1.45x without
+# (bench/vs_bare.py, docs/benchmarks.md).
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(restrictions=_RESTRICTIONS.with_passthrough_modules("workflows"))
 
 
 # What a worker costs (docs/benchmarks.md, "The memory budget"): its resident
