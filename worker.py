@@ -67,7 +67,7 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(restrictions=_RESTRICTIONS.with_passth
 # What a worker costs (docs/benchmarks.md, "The memory budget"): its resident
 # memory once started (114 MiB, bench/hundred_k.py) with room for its
 # activities' connections and buffers, and what each case in its cache adds
-# (153-189 KiB parked after its day-0 call, Python and Core together,
+# (131-189 KiB parked after its day-0 call, Python and Core together,
 # bench/vs_bare.py and bench/hundred_k.py) with room for its history to grow
 # until it continues as new.
 WORKER_BASE_MIB = 200
