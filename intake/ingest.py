@@ -157,8 +157,9 @@ class _Turn:
     """A file's line's turn to record and dispatch: a place among the
     ``concurrency`` lines doing so at once.  Reading (the event id, the
     account) comes before it, in a read shared with the lines waiting too;
-    the turn is kept until the line is done (counted), so with concurrency 1
-    lines still go one after another."""
+    the turn is kept until the line is dispatched, so with concurrency 1 lines
+    are recorded and dispatched one after another (a line's outcome is written,
+    and the line counted, while the next one goes on)."""
 
     def __init__(self, gate: asyncio.Semaphore, stopped: Callable[[], bool]) -> None:
         self.gate, self.stopped, self.held = gate, stopped, False
@@ -400,6 +401,8 @@ class Ingestor:
             raise EventRejected(reason, ev.event_id) from None
         finally:
             _RESUMING.reset(resuming)
+        if turn is not None:
+            turn.leave()  # dispatched: the next line may dispatch while this one's outcome is written
         await self._writes.submit(rows.Mark(ev.event_id, status, detail))  # committed before the line counts
         self.log.info("event accepted", event_id=ev.event_id, type=ev.type, account_id=account, status=status)
         changed_nothing = status in (NO_EFFECT, "refused")  # refused: the case found it did not apply after all
