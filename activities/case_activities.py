@@ -69,17 +69,6 @@ class OnFile:
     profile: dict[str, Any]
 
 
-def debtor_row_values(d: Any, at: datetime) -> dict[str, Any]:
-    """The ``debtors`` row of a debtor (an intake ``DebtorIn`` or a legacy
-    :class:`~workflows.model.Debtor` with its contact details)."""
-    income = d.monthly_disposable_income
-    return dict(
-        debtor_id=d.debtor_id, phone=d.phone, timezone=d.timezone, region=d.region, age=d.age, dialect=d.dialect,
-        address=d.address, monthly_disposable_income=Decimal(income) if income else None,
-        simulation=dict(d.simulation or {}), updated_at=at,
-    )
-
-
 async def active_protections(db: Database, *, region: str, team_id: str | None, at: datetime) -> list[Pause]:
     """Protections in force for a case opening now in ``region`` for ``team_id``."""
     async with db.sessions() as s:
@@ -118,7 +107,7 @@ class CaseActivities(ContactActivities, LegalActivities):
         async with self.db.transaction() as s:
             if d.phone is not None:  # a case started before the intake wrote the row
                 await s.execute(
-                    self.db.insert(DebtorRow).values(**debtor_row_values(d, now)).on_conflict_do_nothing()
+                    self.db.insert(DebtorRow).values(**DebtorRow.values_of(d, now)).on_conflict_do_nothing()
                 )
             amount = rules.parse_money(ev.amount_due) or Decimal(0)
             opened = await s.execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from sqlalchemy import (
     JSON,
@@ -93,6 +93,17 @@ class Debtor(Base):
     # written before migration 0006 (the case's input still holds it).
     simulation: Mapped[dict | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column()
+
+    @staticmethod
+    def values_of(d: Any, at: datetime) -> dict[str, Any]:
+        """The row of a debtor as received: an intake ``DebtorIn``, or a case's
+        :class:`~workflows.model.Debtor` from before the intake wrote the row."""
+        income = d.monthly_disposable_income
+        return dict(
+            debtor_id=d.debtor_id, phone=d.phone, timezone=d.timezone, region=d.region, age=d.age,
+            dialect=d.dialect, address=d.address, monthly_disposable_income=Decimal(income) if income else None,
+            simulation=dict(d.simulation or {}), updated_at=at,
+        )
 
 
 class Case(Base):

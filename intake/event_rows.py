@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -40,20 +39,10 @@ class Mark:
     detail: str | None
 
 
-def debtor_row(ev: AccountDefaulted, at: datetime) -> dict[str, Any]:
-    """The ``debtors`` row of the event's debtor, contact details included."""
-    d = ev.debtor
-    return dict(
-        debtor_id=d.debtor_id, phone=d.phone, timezone=d.timezone, region=d.region, age=d.age, dialect=d.dialect,
-        address=d.address, monthly_disposable_income=Decimal(d.monthly_disposable_income)
-        if d.monthly_disposable_income else None, simulation=dict(d.simulation), updated_at=at,
-    )
-
-
 async def upsert_debtor(db: Database, ev: AccountDefaulted) -> None:
     """Write the debtor's row before the case starts: the latest event's
     contact details win (several accounts of one debtor share the row)."""
-    values = debtor_row(ev, datetime.now(timezone.utc))
+    values = Debtor.values_of(ev.debtor, datetime.now(timezone.utc))
     async with db.transaction() as s:
         await s.execute(db.insert(Debtor).values(**values).on_conflict_do_update(
             index_elements=[Debtor.debtor_id], set_={k: v for k, v in values.items() if k != "debtor_id"}))

@@ -67,6 +67,7 @@ from intake.protections import Protections
 from intake.report import EventOutcome, IngestReport, write_rejects
 from support.logs import get_logger
 from db.models import Case, Payment
+from db.models import Debtor as Debtor_
 from db.session import Database
 from support.settings import Settings
 from workflows import rules
@@ -109,7 +110,7 @@ def to_default_event(ev: AccountDefaulted, raw_line: str | None = None) -> Defau
     """The default event as its case receives it: no personal data (SPEC §8).
     The debtor travels as the pseudonymous id and what the case's rules need
     (time zone, region, age, dialect); the phone, address, income and
-    simulation profile go to the ``debtors`` table (:func:`intake.event_rows.debtor_row`), the
+    simulation profile go to the ``debtors`` table (``Debtor.values_of``, db/models.py), the
     raw line to ``ingested_events.payload`` (the evidence fingerprint reads
     it there).  ``raw_line`` is not used any more."""
     d = ev.debtor
@@ -378,7 +379,7 @@ class Ingestor:
             row = dict(event_id=ev.event_id, type=ev.type, account_id=account, payload=canonical(line),
                        status="pending", actor=ev.actor, received_at=now)
             # A default's debtor row is written with its event's row, in the same transaction.
-            debtor = rows.debtor_row(ev, now) if isinstance(ev, AccountDefaulted) else None
+            debtor = Debtor_.values_of(ev.debtor, now) if isinstance(ev, AccountDefaulted) else None
             if not await self._writes.submit(rows.Record(row, debtor)):
                 return _Ingested("duplicate")  # the same event id, taken by a concurrent line
         elif isinstance(ev, AccountDefaulted):
