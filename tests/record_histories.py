@@ -34,9 +34,10 @@ OUT = Path(__file__).parent / "histories"
 # v3: events change a case only when they apply, the apply_event Update, letters
 # served again then by post (issue 10); v4: strategies, the work desk, the
 # contact start limit and the recovery score (issues 11, 13, 14; recorded at
-# ea2a803); v5: a usual case recorded as opened by open_case (issue 12). The
-# next release that changes the workflow's commands records v6.
-VERSION = "v5"
+# ea2a803); v5: a usual case recorded as opened by open_case (issue 12); v6: a
+# new run records one patch marker, its epoch's (workflows/patches.py EPOCHS).
+# The next release that changes the workflow's commands records v7.
+VERSION = "v6"
 
 
 async def ladder_and_legal(env: WorkflowEnvironment, tq: str, start) -> dict:

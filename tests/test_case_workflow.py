@@ -53,6 +53,19 @@ async def contact_outcomes(handle) -> list[str]:
     return outcomes
 
 
+async def patch_markers(handle) -> tuple[list[str], int]:
+    """The patch ids a case's history records, and how many TemporalChangeVersion upserts."""
+    markers, upserts = [], 0
+    async for e in handle.fetch_history_events():
+        if e.HasField("marker_recorded_event_attributes"):
+            details = e.marker_recorded_event_attributes.details
+            markers.append(json.loads(details["patch-data"].payloads[0].data)["id"])
+        elif e.HasField("upsert_workflow_search_attributes_event_attributes"):
+            upserts += "TemporalChangeVersion" in e.upsert_workflow_search_attributes_event_attributes \
+                .search_attributes.indexed_fields
+    return markers, upserts
+
+
 async def test_unresponsive_debtor_gets_voice_human_letter_on_days_0_3_7(env, db, task_queue):
     tz = "America/New_York"
     start = await advance_to_local(env, tz, time(10, 0))
@@ -85,6 +98,9 @@ async def test_unresponsive_debtor_gets_voice_human_letter_on_days_0_3_7(env, db
     assert isinstance(typed, CaseStatus) and typed.stage is Stage.AWAITING_RESPONSE and typed.grade is Grade.III
     assert [(e.step, e.outcome) for e in typed.ladder][2] == ("legal_notice", "delivered")
     assert typed.next_action_at.isoformat() == status["next_action_at"]
+    # A new case takes every patch through its epoch: one marker, one
+    # TemporalChangeVersion upsert, however many patches it passed.
+    assert await patch_markers(handle) == (["born-v6"], 1)
 
 
 async def test_a_case_opened_in_quiet_hours_waits_until_0800_local(env, db, task_queue):

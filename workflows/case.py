@@ -88,14 +88,20 @@ class DelinquentAccountWorkflow:
         self._opening = False  # open_case is writing the case's first record (open-in-one-v1)
         self._legacy_wakes = 0  # wake-ups in the pre-legal-branch wait (see _legacy_legal_wait)
         self._published: dict[str, Any] = {}
+        self._patches = patches.Patches()  # this run's workflow.patched, through its epoch
         self.strategy: strategies.CaseStrategy | None = None  # set by _follow_strategy
         self.ladder = rules.LADDER
+
+    def patched(self, patch_id: str) -> bool:
+        """``workflow.patched`` for this run: a run born under an epoch of
+        :mod:`workflows.patches` records that one marker, not one a patch."""
+        return self._patches(patch_id)
 
     def _follow_strategy(self) -> None:
         """The case follows the strategy of its input (the default one when it
         carries none); a history from before strategies replays on the
         constants of ``rules``, without the ``Strategy`` search attribute."""
-        if not workflow.patched(patches.STRATEGY):
+        if not self.patched(patches.STRATEGY):
             return
         self.strategy = self._input.strategy or strategies.DEFAULT_STRATEGY
         self.ladder = strategies.ladder_of(self.strategy)
@@ -137,7 +143,7 @@ class DelinquentAccountWorkflow:
         self.s.next_step = self.s.ladder_start = strategies.first_step(self.ladder, band)
         self.s.outstanding = self.ev.amount_due
         self.s.limitation_expires_on = rules.limitation_expiry(due).isoformat()
-        if self._input.score and workflow.patched(patches.RECOVERY_SCORE):
+        if self._input.score and self.patched(patches.RECOVERY_SCORE):
             await self._score()
         invalid = rules.verify_debt(
             amount_due=self.ev.amount_due, currency=self.ev.currency, contract_id=self.ev.contract_id,
@@ -147,7 +153,7 @@ class DelinquentAccountWorkflow:
         # a valid debt, in time, graded other than I (grade I is offered a plan
         # from the income on file, which only the activity reads).
         in_one = (not invalid and not self._time_barred(today) and self.s.grade != Grade.I
-                  and workflow.patched(patches.OPEN_IN_ONE))
+                  and self.patched(patches.OPEN_IN_ONE))
         snapshot = None
         if in_one:  # its revision taken now: a record an Update makes meanwhile waits and comes after it
             self.s.revision += 1
@@ -207,7 +213,7 @@ class DelinquentAccountWorkflow:
             await self.wake_up.step(self.s.next_step)
         elif workflow.now() < self._response_window_ends():
             await self._await_response()
-        elif workflow.patched(patches.LEGAL_BRANCH):
+        elif self.patched(patches.LEGAL_BRANCH):
             await self.legal_track.step()
         else:
             await self._legacy_legal_wait()
@@ -233,7 +239,7 @@ class DelinquentAccountWorkflow:
         await self.set_stage(Stage.LEGAL_PENDING, "legal_branch", None)
         await self.wait_until(expiry, "limitation period expiry")
         self._legacy_wakes += 1
-        if workflow.patched(patches.legacy_legal_wait(self._legacy_wakes)):
+        if self.patched(patches.legacy_legal_wait(self._legacy_wakes)):
             self._continue_now = True
 
     # ----------------------------------------------------------- protections
@@ -260,7 +266,7 @@ class DelinquentAccountWorkflow:
         now = workflow.now()
         pause = protections.suspension(req.months, req.reason, now, self.debtor.timezone)
         protections.add_pause(self.s, pause, now, self.debtor.timezone)
-        if workflow.patched(patches.EARLY_REPLAN):
+        if self.patched(patches.EARLY_REPLAN):
             self._replan = True  # before any await: nothing may be filed or dialled meanwhile
         await self.record(f"debt suspension granted for {req.months} months")
         self._replan = True
@@ -301,7 +307,7 @@ class DelinquentAccountWorkflow:
         while self.inbox:
             ev = self.inbox.pop(0)
             self.events.seen(ev)
-            if workflow.patched(patches.EVENT_EFFECTS):
+            if self.patched(patches.EVENT_EFFECTS):
                 await self.events.apply(ev)
             else:
                 await self.events.legacy(ev)
@@ -403,7 +409,7 @@ class DelinquentAccountWorkflow:
             await workflow.wait_condition(self.interrupted, timeout=delay, timeout_summary=summary)
         except asyncio.TimeoutError:
             # An event or Update that came with the timer wins: re-plan first.
-            if self.interrupted() and workflow.patched(patches.EVENTS_BEAT_TIMERS):
+            if self.interrupted() and self.patched(patches.EVENTS_BEAT_TIMERS):
                 return False
             return True
         return False

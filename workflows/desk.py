@@ -67,7 +67,7 @@ class Desk:
 
     def takes(self, kind: str) -> bool:
         """Whether people do ``kind`` for this case (a case without desk steps records no patch marker)."""
-        return kind in self.steps and workflow.patched(patches.DESK)
+        return kind in self.steps and self.case.patched(patches.DESK)
 
     def _key(self, kind: str, step: str, attempt: int | str) -> str:
         """The item's key, from the case's input (its fixed workflow id ``case-<account>``), so a replay

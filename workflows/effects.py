@@ -236,7 +236,7 @@ class CaseEvents:
             await case.close(ClosedReason.RECALLED, "creditor withdrew the case")
         elif ev.type == "dispute.resolved" and d.get("upheld"):
             await case.close(ClosedReason.DISPUTE_UPHELD, "dispute upheld")
-        elif ev.type == "plan.accepted" and workflow.patched(patches.INSTALLMENT_PLANS):
+        elif ev.type == "plan.accepted" and case.patched(patches.INSTALLMENT_PLANS):
             refused = plan_refusal(s, d.get("periods"))
             if refused:
                 await case.record(f"plan.accepted {ev.event_id} refused: {refused}")

@@ -40,6 +40,9 @@ class CaseHost(Protocol):
         """Sleep on a durable timer until ``at`` (None = until an event);
         False when an event or Update came first."""
 
+    def patched(self, patch_id: str) -> bool:
+        """``workflow.patched`` through the run's epoch (:class:`workflows.patches.Patches`)."""
+
     def interrupted(self) -> bool:
         """An event or Update arrived that the case deals with before going on."""
 

@@ -110,7 +110,7 @@ class WakeUpLadder:
             contract_id=case.ev.contract_id, try_no=case.notice.next_try() if step.channel == "letter" else 1,
             contact_rules=self.case_rules,
         )
-        if not workflow.patched(patches.CONTACT_START_LIMIT):
+        if not case.patched(patches.CONTACT_START_LIMIT):
             return await workflow.execute_activity_method(
                 CaseActivities.contact_debtor, request, summary=case.notice.label(step), **CONTACT_ACTIVITY)
         try:
@@ -134,7 +134,7 @@ class WakeUpLadder:
         next_for_notice = ""
         if step.channel == "letter" and result.outcome == Outcome.DELIVERED:
             await case.notice.served(result.attempted_at, result.detail)
-        elif step.channel == "letter" and workflow.patched(patches.LETTER_DELIVERY):
+        elif step.channel == "letter" and case.patched(patches.LETTER_DELIVERY):
             next_for_notice = "; " + await case.notice.not_served(result)
         elif step.channel != "letter":
             self.regrade(result)

@@ -124,7 +124,7 @@ class LegalTrack:
         reads it: asked of the database (the case never holds the address);
         a history from before that replays reading its input's address."""
         case = self.case
-        if not workflow.patched(patches.ADDRESS_ON_FILE):
+        if not case.patched(patches.ADDRESS_ON_FILE):
             return case.debtor.address
         on_file = await workflow.execute_activity_method(
             CaseActivities.debtor_on_file, DebtorOnFileRequest(case.ev.account_id, case.debtor.debtor_id),

@@ -38,6 +38,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from temporalio import workflow
+
 
 @dataclass(frozen=True)
 class Patch:
@@ -140,3 +142,44 @@ LEDGER: tuple[Patch, ...] = (
           "(a case that is invalid, time-barred or graded I never asks, and records no marker)",
           "once no run started before issue 12 is open"),
 )
+
+# ------------------------------------------------------------------ epochs
+#
+# Every patch a new run checks records a marker, and Core adds an upsert of
+# the TemporalChangeVersion search attribute to each: two history events, and
+# a visibility write on the server, per patch per run.  A new run instead
+# checks one *epoch*: an id that stands for every patch of the ledger as it
+# was when the epoch was added.  A run born under an epoch records that one
+# marker and takes the patches it covers without markers of their own (they
+# are True for it, as they would be); a run from before the epoch replays its
+# own markers as it always did.
+#
+# Adding a patch: add it to the ledger, then (the same release or later) an
+# epoch covering it at the front of EPOCHS, so new runs record one marker
+# again.  An epoch is never edited or reused; it is retired with the oldest
+# patch it covers (its check goes once no run born under it is open).
+
+BORN_V6 = "born-v6"  # every patch above: new runs from issue 12's second round on
+
+EPOCHS: tuple[tuple[str, frozenset[str]], ...] = (  # newest first
+    (BORN_V6, frozenset({LEGAL_BRANCH, INSTALLMENT_PLANS, EVENTS_BEAT_TIMERS, EARLY_REPLAN, EVENT_EFFECTS,
+                         LETTER_DELIVERY, ADDRESS_ON_FILE, STRATEGY, DESK, CONTACT_START_LIMIT, RECOVERY_SCORE,
+                         OPEN_IN_ONE})),
+)
+
+
+class Patches:
+    """``workflow.patched`` for one run of a case, through its epoch.
+
+    The run's epoch is asked the first time the run asks for any patch (in
+    replay, at the same point of the same workflow task, so the answer is the
+    one recorded), newest epoch first: a new run records the newest one only.
+    """
+
+    def __init__(self) -> None:
+        self._covered: frozenset[str] | None = None
+
+    def __call__(self, patch_id: str) -> bool:
+        if self._covered is None:
+            self._covered = next((ids for epoch, ids in EPOCHS if workflow.patched(epoch)), frozenset())
+        return patch_id in self._covered or workflow.patched(patch_id)
