@@ -28,7 +28,10 @@ e0a2193 and before (recorded as ``tests/histories/v1-*.json``; the release
 ``tests/test_upgrade.py`` runs), ``v2`` is 4666a17 and after
 (``tests/histories/v2-*.json``, recorded at 7987ddb; ``v2-events-*`` with
 the same workflow code at f301b44), ``v3`` brings event effects and the
-legal notice's retries and post (issue 10; ``tests/histories/v3-*.json``).
+legal notice's retries and post (issue 10; ``tests/histories/v3-*.json``),
+``v4`` strategies, the desk, the contact start limit and the score (issues
+11, 13, 14), ``v5`` the opening in one activity (issue 12), ``v6`` the epoch
+``born-v6`` (see EPOCHS below).
 
 An id is never reused for another change, even after it is retired: a
 running history may still hold its marker.
