@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.adapters import Adapters, load_adapters
@@ -54,14 +54,16 @@ _RESTRICTIONS = dataclasses.replace(
 # (tests/test_durability.py): the guard on the workflow's code.
 STRICT_RUNNER = SandboxedWorkflowRunner(restrictions=_RESTRICTIONS)
 
-# The worker's: the same sandbox with all of workflows/ passed through, the
-# case's module included, loaded once per process and shared by every case
-# (deterministic by the house rules, and checked in the full sandbox above).
-# Executed afresh for each run, the case's module, its classes and the SDK's
-# reading of its handlers were about 29 KiB of a cached case's 59 KiB of Python
-# heap (tracemalloc): 1.71x a bare workflow's memory per case, 1.45x without
-# (bench/vs_bare.py, docs/benchmarks.md).
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(restrictions=_RESTRICTIONS.with_passthrough_modules("workflows"))
+# The worker's: no sandbox.  The case's code is checked in the full sandbox
+# above, by the tests; in the worker, the sandbox guarded nothing more once all
+# of workflows/ was passed through (a passed-through module reads the real
+# clock, so the guard applies only to code the sandbox imports itself), and it
+# still cost every workflow task its import hooks and proxies: without it a
+# case opened with 67 ms of worker CPU instead of 80 to 89, and 115 KiB a
+# parked case instead of 123 to 135 (bench/vs_bare.py, docs/benchmarks.md).
+# Loaded once per process, the case's module is shared by every case
+# (deterministic by the house rules).
+WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 
 
 # What a worker costs (docs/benchmarks.md, "The memory budget"): its resident
@@ -108,7 +110,7 @@ def build_worker(
     # when the CPU is busy (measured with bench/disaster_fanout.py).
     worker_options.setdefault("max_cached_workflows", cached_cases(settings))
     worker_options.setdefault("max_concurrent_workflow_tasks", 16)
-    worker_options.setdefault("workflow_runner", WORKFLOW_RUNNER)  # the lab passes every module through
+    worker_options.setdefault("workflow_runner", WORKFLOW_RUNNER)
     return Worker(
         client,
         task_queue=task_queue,

@@ -1,9 +1,9 @@
-"""What one run of a workflow costs the worker in its sandbox, with no server:
+"""What one run of a workflow costs the worker in its runner, with no server:
 the case workflow beside bench/bare.py's bare workflow.
 
     .venv/bin/python bench/sandbox_cost.py [N]      (default 200)
 
-Creates N sandboxed instances of each, as a worker does for every case it
+Creates N instances of each, as a worker does for every case it
 starts or replays, and prints per instance: the Python heap it keeps
 (tracemalloc, by file), the CPU time, and the modules the
 sandbox executed afresh for the run (anything but the workflow's own module
@@ -26,12 +26,12 @@ import temporalio.converter  # noqa: E402
 import temporalio.workflow  # noqa: E402
 from temporalio.api.common.v1 import Payloads  # noqa: E402
 from temporalio.api.failure.v1 import Failure  # noqa: E402
-from temporalio.worker import WorkflowInstanceDetails  # noqa: E402
+from temporalio.worker import WorkflowInstanceDetails, WorkflowRunner  # noqa: E402
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner  # noqa: E402
 from temporalio.worker.workflow_sandbox._runner import _fake_info  # noqa: E402
 
 from bench import bare  # noqa: E402
-from worker import WORKFLOW_RUNNER  # noqa: E402
+from worker import STRICT_RUNNER, WORKFLOW_RUNNER  # noqa: E402
 from workflows.case import DelinquentAccountWorkflow  # noqa: E402
 
 
@@ -48,12 +48,13 @@ def details(cls: type) -> WorkflowInstanceDetails:
 
 def executed_in_sandbox(instance) -> list[str]:
     """Modules the sandbox executed for this run (not passed through from the host)."""
-    return sorted(name for name, mod in instance.importer.new_modules.items()
+    importer = getattr(instance, "importer", None)  # the worker's runner has no sandbox, so none
+    return sorted(name for name, mod in (importer.new_modules.items() if importer else ())
                   if name != "__main__" and sys.modules.get(name) is not mod
                   and type(mod).__name__ != "RestrictedModule")
 
 
-def measure(runner: SandboxedWorkflowRunner, cls: type, n: int) -> dict:
+def measure(runner: WorkflowRunner, cls: type, n: int) -> dict:
     det = details(cls)
     keep = [runner.create_instance(det) for _ in range(5)]  # warm: host imports done
     gc.collect()
@@ -74,11 +75,13 @@ def measure(runner: SandboxedWorkflowRunner, cls: type, n: int) -> dict:
 async def main(n: int) -> None:
     sides = {"bare": measure(SandboxedWorkflowRunner(), bare.BareCase, n)}
     sides["product"] = measure(WORKFLOW_RUNNER, DelinquentAccountWorkflow, n)
-    print(f"{n} sandboxed instances a side, no server")
-    print(f"{'':34}{'product':>12}{'bare':>12}{'ratio':>8}")
+    sides["product, full sandbox"] = measure(STRICT_RUNNER, DelinquentAccountWorkflow, n)
+    print(f"{n} instances a side, no server; bare in the SDK's default sandbox, the product in the worker's runner "
+          "(no sandbox) and in the full sandbox the tests replay in")
+    print(f"{'':34}{'product':>12}{'full sandbox':>14}{'bare':>12}{'ratio':>8}")
     for key, label, fmt in (("heap", "Python heap (KiB/instance)", ".0f"), ("cpu", "CPU (ms/instance)", ".1f")):
-        p, b = sides["product"][key], sides["bare"][key]
-        print(f"{label:34}{p:>12{fmt}}{b:>12{fmt}}{p / b:>8.2f}")
+        p, f, b = sides["product"][key], sides["product, full sandbox"][key], sides["bare"][key]
+        print(f"{label:34}{p:>12{fmt}}{f:>14{fmt}}{b:>12{fmt}}{p / b:>8.2f}")
     for side, m in sorted(sides.items(), reverse=True):
         print(f"{side}: executed afresh per run: {', '.join(m['executed'])}")
         for kib, filename in m["top"]:
