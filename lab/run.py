@@ -38,7 +38,6 @@ from typing import Any
 from sqlalchemy import select
 from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.adapters import simulated_adapters
 from db.migrate import upgrade
@@ -48,6 +47,7 @@ from intake.ingest import Ingestor
 from lab import population as pop
 from lab import report as lab_report
 from support.logs import temporal_runtime
+from support.payloads import DATA_CONVERTER
 from support.settings import Settings, SettingsError, load_settings
 from support.temporal import register_search_attributes
 from worker import WORKFLOW_RUNNER, build_worker
@@ -286,7 +286,8 @@ async def run(req: LabRequest, progress: Progress | None = None) -> dict[str, An
     note = progress or (lambda *_: None)
     # Core's log lines through the project's logs (the CLI keeps errors only), not on the console
     async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server(),
-                                                             runtime=temporal_runtime()) as env:
+                                                             runtime=temporal_runtime(),
+                                                             data_converter=DATA_CONVERTER) as env:
         await register_search_attributes(env.client)
         async with Database(url) as db:
             started, cohorts, wall = await _simulate(env, db, url, req, lines, note)
@@ -349,11 +350,9 @@ async def skip(env: WorkflowEnvironment, duration: timedelta) -> None:
 
 
 def worker_tuning() -> dict[str, Any]:
-    """Worker options for a lab run (figures in docs/lab.md).  The workflow
-    sandbox passes every module through: the workflow code is the product's,
-    unchanged, but a new case no longer re-imports its modules in a fresh
-    sandbox (most of a lab run's CPU when there are thousands of cases)."""
-    runner = SandboxedWorkflowRunner(restrictions=WORKFLOW_RUNNER.restrictions.with_passthrough_all_modules())
+    """Worker options for a lab run (figures in docs/lab.md); the workflow
+    runner is the worker's (worker.py: no sandbox, the case's module loaded
+    once)."""
     return {"max_concurrent_activities": int(os.environ.get("LAB_MAX_ACTIVITIES", "16")),
             "max_concurrent_workflow_tasks": int(os.environ.get("LAB_MAX_WORKFLOW_TASKS", "16")),
-            "workflow_runner": runner}
+            "workflow_runner": WORKFLOW_RUNNER}

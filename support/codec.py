@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hmac
 import json
 import secrets
@@ -41,6 +42,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
 from support.logs import get_logger
+from support.payloads import DATA_CONVERTER
 
 if TYPE_CHECKING:
     from support.settings import Settings
@@ -124,11 +126,13 @@ def codec_from_settings(settings: Settings) -> EncryptionCodec | None:
 
 
 def data_converter(settings: Settings) -> DataConverter:
+    """The product's converter (:mod:`support.payloads`), encrypting when keys are set."""
     codec = codec_from_settings(settings)
     if codec is None:
-        return DataConverter.default
+        return DATA_CONVERTER
     # failure messages and stack traces are encrypted too (an error may quote data)
-    return DataConverter(payload_codec=codec, failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+    return dataclasses.replace(DATA_CONVERTER, payload_codec=codec,
+                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
 
 # ---- the codec server the Web UI calls ------------------------------------------

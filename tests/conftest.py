@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from db.migrate import upgrade
 from db.session import Database
 from support.logs import configure_logging
+from support.payloads import DATA_CONVERTER
 from support.temporal import register_search_attributes
 from tests.helpers import STARTED, start_case
 from worker import build_worker
@@ -41,7 +42,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     """One time-skipping server per test module: its clock only moves forward,
     and a module's leftovers cannot stall another module's time skipping."""
     async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server")
+        test_server_existing_path=binary("temporal-test-server"), data_converter=DATA_CONVERTER,
     ) as e:
         await register_search_attributes(e.client)
         yield e
@@ -53,7 +54,7 @@ async def local_env() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
         dev_server_extra_args=["--log-level", "error"],
-        ui=False,
+        ui=False, data_converter=DATA_CONVERTER,
     ) as e:
         await register_search_attributes(e.client)
         yield e
