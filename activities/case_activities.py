@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -69,16 +70,15 @@ class OnFile:
     profile: dict[str, Any]
 
 
-async def active_protections(db: Database, *, region: str, team_id: str | None, at: datetime) -> list[Pause]:
+async def active_protections(s: AsyncSession, *, region: str, team_id: str | None, at: datetime) -> list[Pause]:
     """Protections in force for a case opening now in ``region`` for ``team_id``."""
-    async with db.sessions() as s:
-        disasters = (await s.scalars(
-            select(Disaster).where(Disaster.region == region, Disaster.ends_at > at).order_by(Disaster.ends_at)
-        )).all()
-        suspended = team_id is not None and await s.scalar(
-            select(func.count()).select_from(TeamSuspension).where(
-                TeamSuspension.team_id == team_id, TeamSuspension.cleared_at.is_(None))
-        )
+    disasters = (await s.scalars(
+        select(Disaster).where(Disaster.region == region, Disaster.ends_at > at).order_by(Disaster.ends_at)
+    )).all()
+    suspended = team_id is not None and await s.scalar(
+        select(func.count()).select_from(TeamSuspension).where(
+            TeamSuspension.team_id == team_id, TeamSuspension.cleared_at.is_(None))
+    )
     pauses = [Pause("disaster_grace", region, at, disasters[-1].ends_at, f"disaster in {region}")] if disasters else []
     if suspended:
         pauses.append(Pause("team_suspended", team_id, at, None, "complaint threshold exceeded"))
@@ -130,26 +130,38 @@ class CaseActivities(ContactActivities, LegalActivities):
                 key=f"default:{ev.account_id}:{ev.event_id}", payload=payload, at=now,
             )
             row = await s.get(DebtorRow, d.debtor_id)
+            # Protections are read after the case's row is written, so that a
+            # disaster or suspension committed later finds the row in its fan-out.
+            # On SQLite this transaction holds the database's write lock: none
+            # can commit meanwhile, and the read and the record go in it.
+            protections = (await active_protections(s, region=d.region, team_id=team, at=now)
+                           if self.db.one_writer else None)
+            if protections == [] and req.opened is not None:
+                await self._write_snapshot(s, req.opened, now)
+        if protections is None:  # PostgreSQL: after the commit
+            async with self.db.sessions() as s:
+                protections = await active_protections(s, region=d.region, team_id=team, at=now)
+            if req.opened is not None and not protections:
+                async with self.db.transaction() as s:
+                    await self._write_snapshot(s, req.opened, now)
         if opened.rowcount:
             metrics.case_opened()
-        # Read after the case's row is written: a disaster declared later finds the row in its fan-out.
-        protections = await active_protections(self.db, region=d.region, team_id=team, at=now)
         recorded = req.opened is not None and not protections  # a protection changes the record: the case writes it
-        if recorded:
-            async with self.db.transaction() as s:
-                await self._write_snapshot(s, req.opened, now)
         share = rules.installment_share(row.monthly_disposable_income if row else None, Decimal(req.income_share))
         get_logger(account_id=ev.account_id, step="open_case").info(
             "case opened", evidence_seq=entry.seq, protections=[p.kind for p in protections], recorded=recorded)
         return OpenCaseResult(evidence_seq=entry.seq, evidence_sha256=entry.sha256, protections=protections,
                               installment_share=str(share) if share is not None else None, recorded=recorded)
 
-    async def _on_file(self, d: Debtor) -> OnFile:
+    async def _on_file(self, d: Debtor, session: AsyncSession | None = None) -> OnFile:
         """The debtor's contact details: the database's row (the intake's, the
         latest of the debtor's accounts; a skip trace's number), or for a case
-        started before the row was written, its input's."""
-        async with self.db.sessions() as s:
-            row = await s.get(DebtorRow, d.debtor_id)
+        started before the row was written, its input's.  ``session``: read
+        in that one (else in a session of its own)."""
+        if session is None:
+            async with self.db.sessions() as s:
+                return await self._on_file(d, s)
+        row = await session.get(DebtorRow, d.debtor_id)
         if row is None:
             if d.phone is None:
                 raise ApplicationError(f"debtor {d.debtor_id} has no row in the debtors table",

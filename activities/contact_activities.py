@@ -44,13 +44,13 @@ class ContactActivities:
         key = attempt_key(req.account_id, req.step, req.attempt_no)
         step = rules.STEP_NAMES[req.step]
         d = req.debtor
-        on_file = await self._on_file(d)
         log = get_logger(account_id=req.account_id, step=req.step, attempt=req.attempt_no)
         team = rules.route_team(d.age, d.dialect, req.team_id, self._rules_for(req)) if step.channel == "human" else None
         script = compliance.script_for(req.step, region=d.region, ref=compliance.spoken_ref(req.account_id),
                                        amount=req.amount, currency=req.currency, contract=req.contract_id)
 
-        async with self.db.sessions() as s:  # a read: the reservation below writes under the lock
+        async with self.db.sessions() as s:  # reads: the reservation below writes under the lock
+            on_file = await self._on_file(d, s)
             row = await s.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
         if row is not None and row.outcome != "dialing":
             return self._result(row)  # a retry after the attempt completed: no second contact

@@ -117,6 +117,12 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def one_writer(self) -> bool:
+        """A write transaction holds the whole database's write lock (SQLite):
+        nothing another writer commits can fall between two of its statements."""
+        return self.dialect == "sqlite"
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A writing transaction (on SQLite it takes the write lock at BEGIN,
