@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Debtor, IngestedEvent, RejectedEvent
@@ -48,20 +48,50 @@ async def upsert_debtor(db: Database, ev: AccountDefaulted) -> None:
             index_elements=[Debtor.debtor_id], set_={k: v for k, v in values.items() if k != "debtor_id"}))
 
 
+# The statements run for every batch, built once (and so compiled once, their cache key made once):
+# each batch's rows are parameters, executemany for the inserts, expanding IN lists for the rest.
+_LOOK_UP = select(IngestedEvent.event_id, IngestedEvent.type, IngestedEvent.account_id, IngestedEvent.payload,
+                  IngestedEvent.status, IngestedEvent.detail).where(or_(  # the events, and the accounts' defaults
+    IngestedEvent.event_id.in_(bindparam("event_ids", expanding=True)),
+    and_(IngestedEvent.account_id.in_(bindparam("accounts", expanding=True)),
+         IngestedEvent.type == "account.defaulted")))
+_MARK = update(IngestedEvent).where(  # only a row still pending
+    IngestedEvent.event_id.in_(bindparam("event_ids", expanding=True)), IngestedEvent.status == "pending",
+).values(status=bindparam("new_status"), detail=bindparam("new_detail"))
+_INSERTS: dict[Any, Any] = {}  # (dialect, ...): a dialect's INSERT ... ON CONFLICT
+
+
+def _record_insert(db: Database) -> Any:
+    """INSERT of events' pending rows, a row taken already skipped: the event ids inserted."""
+    key = (db.dialect, "record")
+    if key not in _INSERTS:
+        _INSERTS[key] = db.insert(IngestedEvent.__table__).on_conflict_do_nothing().returning(IngestedEvent.event_id)
+    return _INSERTS[key]
+
+
+def _debtor_upsert(db: Database, columns: tuple[str, ...]) -> Any:
+    """INSERT of debtors' rows (``columns``), an existing row's columns replaced."""
+    key = (db.dialect, columns)
+    if key not in _INSERTS:
+        stmt = db.insert(Debtor.__table__)
+        _INSERTS[key] = stmt.on_conflict_do_update(
+            index_elements=[Debtor.debtor_id], set_={k: stmt.excluded[k] for k in columns if k != "debtor_id"})
+    return _INSERTS[key]
+
+
 async def look_up(s: AsyncSession, lookups: Sequence[tuple[str, str | None]]) -> list[tuple[Any, str | None]]:
     """For each (event id, account): the event's row if it was seen
     before, and the event that opened the account's case (its default) if any."""
-    seen = {row.event_id: row for row in (await s.execute(
-        select(IngestedEvent.event_id, IngestedEvent.type, IngestedEvent.account_id, IngestedEvent.payload,
-               IngestedEvent.status, IngestedEvent.detail)
-        .where(IngestedEvent.event_id.in_(sorted({event_id for event_id, _ in lookups}))))).all()}
-    accounts = sorted({account for _, account in lookups if account is not None})
+    event_ids = {event_id for event_id, _ in lookups}
+    accounts = {account for _, account in lookups if account is not None}
+    # One statement (each costs a few round trips to the driver's thread), on the Core connection.
+    found = (await (await s.connection()).execute(
+        _LOOK_UP, {"event_ids": sorted(event_ids), "accounts": sorted(accounts)})).all()
+    seen = {row.event_id: row for row in found if row.event_id in event_ids}
     opened: dict[str, str] = {}
-    if accounts:
-        for account, event_id in (await s.execute(
-                select(IngestedEvent.account_id, IngestedEvent.event_id).where(
-                    IngestedEvent.account_id.in_(accounts), IngestedEvent.type == "account.defaulted"))).all():
-            opened.setdefault(account, event_id)
+    for row in found:
+        if row.type == "account.defaulted" and row.account_id in accounts:
+            opened.setdefault(row.account_id, row.event_id)
     return [(seen.get(event_id), opened.get(account) if account is not None else None)
             for event_id, account in lookups]
 
@@ -83,9 +113,10 @@ async def _record(db: Database, s: AsyncSession, records: Sequence[Record]) -> l
     rows: dict[str, dict[str, Any]] = {}
     for r in records:
         rows.setdefault(r.row["event_id"], r.row)
-    inserted = set((await s.execute(
-        db.insert(IngestedEvent).values(list(rows.values())).on_conflict_do_nothing()
-        .returning(IngestedEvent.event_id))).scalars())
+    # One row's statement run for every row (executemany: compiled once, where a multi-row
+    # VALUES of the batch's size was compiled anew each time), on the Core connection.
+    conn = await s.connection()
+    inserted = set((await conn.execute(_record_insert(db), list(rows.values()))).scalars())
     new, debtors = [], {}
     for r in records:
         mine = r.row["event_id"] in inserted and rows.get(r.row["event_id"]) is r.row
@@ -94,10 +125,7 @@ async def _record(db: Database, s: AsyncSession, records: Sequence[Record]) -> l
             debtors.pop(r.debtor["debtor_id"], None)
             debtors[r.debtor["debtor_id"]] = r.debtor
     if debtors:
-        stmt = db.insert(Debtor).values(list(debtors.values()))
-        await s.execute(stmt.on_conflict_do_update(
-            index_elements=[Debtor.debtor_id],
-            set_={k: stmt.excluded[k] for k in next(iter(debtors.values())) if k != "debtor_id"}))
+        await conn.execute(_debtor_upsert(db, tuple(next(iter(debtors.values())))), list(debtors.values()))
     return new
 
 
@@ -107,10 +135,9 @@ async def _mark(s: AsyncSession, marks: Sequence[Mark]) -> None:
     by_outcome: dict[tuple[str, str | None], list[str]] = {}
     for m in marks:
         by_outcome.setdefault((m.status, m.detail), []).append(m.event_id)
+    conn = await s.connection()  # Core: no ORM bulk update to set up
     for (status, detail), ids in by_outcome.items():
-        await s.execute(update(IngestedEvent).where(IngestedEvent.event_id.in_(ids),
-                                                    IngestedEvent.status == "pending")
-                        .values(status=status, detail=detail).execution_options(synchronize_session=False))
+        await conn.execute(_MARK, {"event_ids": ids, "new_status": status, "new_detail": detail})
 
 
 async def forget(db: Database, event_id: str) -> None:
