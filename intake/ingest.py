@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from functools import partial
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -121,6 +121,18 @@ def to_default_event(ev: AccountDefaulted, raw_line: str | None = None) -> Defau
         debtor=Debtor(debtor_id=d.debtor_id, timezone=d.timezone, region=d.region, age=d.age, dialect=d.dialect),
         actor=ev.actor,
     )
+
+
+def _plain(value: Any) -> Any:
+    """What the JSON payload converter encodes for ``value``: ``dataclasses.asdict``
+    without its deep copies (a value only encoded needs none), the same JSON."""
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def to_case_event(ev) -> CaseEvent:
@@ -225,6 +237,7 @@ class Ingestor:
         # one line's pending row beside another's outcome.
         self._writes: GroupCommit[rows.Record | rows.Mark] = GroupCommit(db, partial(rows.write, db))
         self._reads: GroupCommit[tuple[str, str | None]] = GroupCommit(db, rows.look_up, session=db.sessions)
+        self._input_base: tuple[Settings | None, dict[str, Any]] = (None, {})  # see _case_payload
 
     async def ingest_lines(
         self, lines: Iterable[str], *, source: str, rejects_path: Path | None = None, concurrency: int = 16,
@@ -248,6 +261,7 @@ class Ingestor:
         gate = asyncio.Semaphore(concurrency)
         tails: dict[str, asyncio.Task] = {}
         in_flight: set[asyncio.Task] = set()
+        room = asyncio.Semaphore(concurrency * 4)  # lines under way at most: bounds memory on long files
         stops: list[tuple[int, Service, BaseException]] = []  # (line, service down, its error)
 
         async def one(line_no: int, line: str, after: asyncio.Task | None) -> None:
@@ -284,12 +298,14 @@ class Ingestor:
             key = _order_key(line, line_no)
             if key is None and in_flight:  # a barrier: region and team events see all before them
                 await asyncio.wait(in_flight)
+            await room.acquire()  # a place among them (an asyncio.wait on all of them cost O(lines) a line)
+            if stops:
+                break
             task = asyncio.create_task(one(line_no, line, tails.get(key or "")))
             tails[key or ""] = task
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
-            if len(in_flight) >= concurrency * 4:  # bound memory on long files
-                await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            task.add_done_callback(lambda _: room.release())
         if in_flight:
             await asyncio.gather(*in_flight)
         report.seconds = time.monotonic() - started
@@ -425,8 +441,22 @@ class Ingestor:
                          installment_grace_days=self.settings.installment_grace_days if grace is None else grace,
                          letter_attempts=self.settings.letter_attempts, strategy=strategy.to_case(),
                          score=self.settings.score_model is not None,  # scored when it opens (lab/score.py)
-                         desk_steps=self.settings.desk_steps(rules.route_team(  # the team doing its human steps
-                             default.debtor.age, default.debtor.dialect, default.team_id, self.settings.contact_rules)))
+                         desk_steps=self._desk_steps(default))
+
+    def _desk_steps(self, default: DefaultEvent) -> list[str]:
+        """The steps people do for the case: its routed team's (Settings.desk_steps)."""
+        return self.settings.desk_steps(rules.route_team(
+            default.debtor.age, default.debtor.dialect, default.team_id, self.settings.contact_rules))
+
+    def _case_payload(self, default: DefaultEvent) -> dict[str, Any]:
+        """``case_input(default)`` as the JSON payload converter sees it (the same
+        payload bytes, tests/test_ingest.py): the settings' part (contact rules,
+        strategy, ...) made plain once per settings, the event and its desk steps
+        each time.  Converting the whole CaseInput per start (``asdict`` of the
+        strategy and rules) was most of the start's CPU outside the SDK."""
+        if self._input_base[0] is not self.settings:  # the settings may be replaced (tests do)
+            self._input_base = (self.settings, _plain(self.case_input(default)))
+        return self._input_base[1] | {"event": _plain(default), "desk_steps": self._desk_steps(default)}
 
     async def _dispatch(self, ev, line: str) -> tuple[str, str | None]:
         if isinstance(ev, AccountDefaulted):
@@ -435,7 +465,7 @@ class Ingestor:
             try:
                 await self.client.start_workflow(
                     DelinquentAccountWorkflow.run,
-                    self.case_input(default),
+                    self._case_payload(default),  # a CaseInput's payload (its JSON object)
                     id=case_workflow_id(ev.account_id),
                     task_queue=self.settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=initial_search_attributes({

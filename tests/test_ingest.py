@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -269,3 +269,26 @@ async def test_an_event_id_used_again_for_other_content_is_a_conflict_not_a_dupl
     await env.sleep(timedelta(seconds=5))
     status = await env.client.get_workflow_handle(case_workflow_id(acct)).query("status")
     assert status["outstanding"] == "400.00"  # the first payment only
+
+
+@pytest.mark.parametrize("overrides", [
+    {}, {"strategy": str(Path(__file__).resolve().parent.parent / "samples" / "strategies" / "letter-first.toml"),
+         "call_centre": "desk", "court": "desk", "desk_teams": "team-a", "installment_grace_days": 5},
+])
+async def test_a_new_cases_start_payload_is_its_case_inputs(db, task_queue, overrides):
+    """The intake starts a case with its CaseInput's JSON built from parts made once
+    per settings: the payload is byte for byte the CaseInput's, for any event."""
+    from temporalio.converter import DataConverter
+
+    from intake.events import parse_event
+    from intake.ingest import Ingestor as Plain, to_default_event
+
+    convert = DataConverter.default.payload_converter.to_payloads
+    intake = Plain(None, db, settings_for(db, task_queue, **overrides))  # type: ignore[arg-type]
+    at = datetime.fromisoformat("2026-11-24T10:00:00+08:00")
+    events = [default_event(f"A-P-{uid()}", occurred_at=at, age=age, team_id=team, grade=grade,
+                            debtor={"dialect": "Cantonese", "monthly_disposable_income": "3000.00"} if age > 60 else {})
+              for age, team, grade in ((41, "team-a", None), (67, "team-b", "II"), (30, None, "I"))]
+    for event in events:
+        default = to_default_event(parse_event(json.dumps(event)))
+        assert convert([intake._case_payload(default)]) == convert([intake.case_input(default)])
