@@ -36,8 +36,9 @@ OUT = Path(__file__).parent / "histories"
 # contact start limit and the recovery score (issues 11, 13, 14; recorded at
 # ea2a803); v5: a usual case recorded as opened by open_case (issue 12); v6: a
 # new run records one patch marker, its epoch's (workflows/patches.py EPOCHS).
-# The next release that changes the workflow's commands records v7.
-VERSION = "v6"
+# v7: the case's opening and records as local activities (local-db-steps-v1,
+# epoch born-v7). The next release that changes the workflow's commands records v8.
+VERSION = "v7"
 
 
 async def ladder_and_legal(env: WorkflowEnvironment, tq: str, start) -> dict:

@@ -94,7 +94,7 @@ def test_every_patch_id_comes_from_the_ledger_and_every_ledger_id_is_used():
     used = {arg.split("(")[0].removeprefix("patches.") for _, arg in calls}
     assert used == {"LEGAL_BRANCH", "INSTALLMENT_PLANS", "EVENTS_BEAT_TIMERS", "EARLY_REPLAN", "legacy_legal_wait",
                     "EVENT_EFFECTS", "LETTER_DELIVERY", "ADDRESS_ON_FILE", "STRATEGY", "DESK", "CONTACT_START_LIMIT",
-                    "RECOVERY_SCORE", "OPEN_IN_ONE"}
+                    "RECOVERY_SCORE", "OPEN_IN_ONE", "LOCAL_DB_STEPS"}
     ids = [getattr(patches, name) for name in sorted(used - {"legacy_legal_wait"})]
     listed = " ".join(p.id for p in patches.LEDGER)
     assert all(i in listed for i in ids) and patches.legacy_legal_wait(1) in listed
@@ -102,7 +102,7 @@ def test_every_patch_id_comes_from_the_ledger_and_every_ledger_id_is_used():
     # the ids themselves never change: running histories hold their markers
     assert ids == ["address-on-file-v1", "contact-start-limit-v1", "work-desk-v1", "update-replans-before-awaiting-v1",
                    "events-beat-timers-v1", "event-effects-v1", "installment-plans-v1", "legal-branch-v1",
-                   "letter-delivery-v1", "open-in-one-v1", "recovery-score-v1", "strategy-v1"]
+                   "letter-delivery-v1", "local-db-steps-v1", "open-in-one-v1", "recovery-score-v1", "strategy-v1"]
     assert patches.legacy_legal_wait(2) == "legacy-legal-wait-v1-2"
-    assert [epoch for epoch, _ in patches.EPOCHS] == ["born-v6"]  # nor do the epochs'
+    assert [epoch for epoch, _ in patches.EPOCHS] == ["born-v7", "born-v6"]  # nor do the epochs'
     assert all(covered <= set(ids) for _, covered in patches.EPOCHS)

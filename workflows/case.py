@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.negotiation import Negotiation, plan_refusal, plan_running
     from workflows.notice import LegalNotice
-    from workflows.options import DB_ACTIVITY
+    from workflows.options import DB_ACTIVITY, DB_LOCAL_ACTIVITY
     from workflows.presentation import Showing
     from workflows.search import search_attribute_updates
     from workflows.status import (
@@ -159,12 +159,12 @@ class DelinquentAccountWorkflow:
             self.s.revision += 1
             snapshot = self._snapshot(OPENED, Stage.WAKE_UP_LADDER, self.ev.actor, revision=self.s.revision)
             self._opening = True
-        opened = await workflow.execute_activity_method(
+        opened = await self._db_step(
             CaseActivities.open_case,
             OpenCaseRequest(event=self.ev, grade=self.s.grade, limitation_expires_on=self.s.limitation_expires_on,
                             income_share=(self.strategy or strategies.DEFAULT_STRATEGY).income_share,
                             strategy=self.strategy.label if self.strategy else None, opened=snapshot),
-            summary="verify debt, fingerprint evidence", **DB_ACTIVITY,
+            "verify debt, fingerprint evidence",
         )
         self.s.installment_share = opened.installment_share  # derived in the activity: the income stays there
         for pause in opened.protections:  # a disaster or team suspension already in force
@@ -366,11 +366,15 @@ class DelinquentAccountWorkflow:
         if revision is None:
             self.s.revision += 1
             revision = self.s.revision
-        await workflow.execute_activity_method(
-            CaseActivities.record_case, self._snapshot(note, self.s.stage, actor, revision=revision),
-            summary=f"record: {note}"[:200], **DB_ACTIVITY,
-        )
+        await self._db_step(CaseActivities.record_case, self._snapshot(note, self.s.stage, actor, revision=revision),
+                            f"record: {note}"[:200])
         await self.publish()
+
+    def _db_step(self, activity: Any, arg: Any, summary: str) -> Any:
+        """The case's opening or a record: a local activity (local-db-steps-v1), before it an activity."""
+        if self.patched(patches.LOCAL_DB_STEPS):
+            return workflow.execute_local_activity_method(activity, arg, summary=summary, **DB_LOCAL_ACTIVITY)
+        return workflow.execute_activity_method(activity, arg, summary=summary, **DB_ACTIVITY)
 
     def _snapshot(self, note: str, stage: Stage, actor: str | None, *, revision: int) -> CaseSnapshot:
         """The case as the case_history row of ``revision``."""

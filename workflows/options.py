@@ -19,6 +19,12 @@ DB_ACTIVITY: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
 )
+# The same, run as a local activity (``workflow.execute_local_activity_method``):
+# the case's most frequent writes, its opening and its records, run in the
+# worker that runs the case's workflow task, with no round trip through the
+# server's task queue (patch local-db-steps-v1).  Retried in the worker for a
+# minute, then after a timer, for as long as the database is away.
+DB_LOCAL_ACTIVITY: dict[str, Any] = dict(DB_ACTIVITY, local_retry_threshold=timedelta(minutes=1))
 
 # A call to an outside system that may take minutes: it heartbeats, so a
 # worker that dies mid-call is noticed, and the retry (same idempotency key)

@@ -31,7 +31,8 @@ the same workflow code at f301b44), ``v3`` brings event effects and the
 legal notice's retries and post (issue 10; ``tests/histories/v3-*.json``),
 ``v4`` strategies, the desk, the contact start limit and the score (issues
 11, 13, 14), ``v5`` the opening in one activity (issue 12), ``v6`` the epoch
-``born-v6`` (see EPOCHS below).
+``born-v6`` (see EPOCHS below), ``v7`` local activities for the case's
+opening and records (``born-v7``).
 
 An id is never reused for another change, even after it is retired: a
 running history may still hold its marker.
@@ -65,6 +66,7 @@ DESK = "work-desk-v1"
 CONTACT_START_LIMIT = "contact-start-limit-v1"
 RECOVERY_SCORE = "recovery-score-v1"
 OPEN_IN_ONE = "open-in-one-v1"
+LOCAL_DB_STEPS = "local-db-steps-v1"
 
 
 def legacy_legal_wait(wake: int) -> str:
@@ -144,6 +146,11 @@ LEDGER: tuple[Patch, ...] = (
           "OpenCaseRequest.opened), when no protection holds the case; before, a record_case activity after it "
           "(a case that is invalid, time-barred or graded I never asks, and records no marker)",
           "once no run started before issue 12 is open"),
+    Patch(LOCAL_DB_STEPS, "issue 12, third round (production footing: the server's work a case)",
+          "open_case and record_case run as local activities (workflows/options.py DB_LOCAL_ACTIVITY): in the "
+          "worker running the case's workflow task, recorded as a marker, with no activity task through the "
+          "server; before, as activities (three history events and a workflow task more each)",
+          "once no run started before this release is open"),
 )
 
 # ------------------------------------------------------------------ epochs
@@ -162,12 +169,14 @@ LEDGER: tuple[Patch, ...] = (
 # again.  An epoch is never edited or reused; it is retired with the oldest
 # patch it covers (its check goes once no run born under it is open).
 
-BORN_V6 = "born-v6"  # every patch above: new runs from issue 12's second round on
+BORN_V6 = "born-v6"  # the patches up to OPEN_IN_ONE: runs born in issue 12's second round
+BORN_V7 = "born-v7"  # BORN_V6's and LOCAL_DB_STEPS: new runs from issue 12's third round on
 
+_V6 = frozenset({LEGAL_BRANCH, INSTALLMENT_PLANS, EVENTS_BEAT_TIMERS, EARLY_REPLAN, EVENT_EFFECTS, LETTER_DELIVERY,
+                 ADDRESS_ON_FILE, STRATEGY, DESK, CONTACT_START_LIMIT, RECOVERY_SCORE, OPEN_IN_ONE})
 EPOCHS: tuple[tuple[str, frozenset[str]], ...] = (  # newest first
-    (BORN_V6, frozenset({LEGAL_BRANCH, INSTALLMENT_PLANS, EVENTS_BEAT_TIMERS, EARLY_REPLAN, EVENT_EFFECTS,
-                         LETTER_DELIVERY, ADDRESS_ON_FILE, STRATEGY, DESK, CONTACT_START_LIMIT, RECOVERY_SCORE,
-                         OPEN_IN_ONE})),
+    (BORN_V7, _V6 | {LOCAL_DB_STEPS}),
+    (BORN_V6, _V6),
 )
 
 
