@@ -1,12 +1,12 @@
 """What waking an evicted case costs: the replay of its history.
 
-    .venv/bin/python bench/wake_up.py [REPEATS]      (default 20)
+    .venv/bin/python bench/wake_up.py [REPEATS] [VERSION]      (default 20, v7)
 
 A case that is not in the worker's cache (evicted to keep the worker inside
 COLLECTIONS_WORKER_MEMORY_MB, or after a worker restart) is rebuilt on its
 next event by replaying its whole history.  This replays the recorded
-histories of tests/histories (the current version's, v3: real cases from
-their default event to weeks later) with the worker's own sandbox runner,
+histories of tests/histories (VERSION's: real cases from their default event
+to weeks later) with the worker's own workflow runner,
 REPEATS times each, and prints per replay the wall time and the CPU time, by
 history length.  No server is needed; nothing is asserted.
 """
@@ -35,12 +35,12 @@ def span_days(raw: dict) -> float:
     return (last - first).total_seconds() / 86400
 
 
-async def main(repeats: int) -> None:
+async def main(repeats: int, version: str) -> None:
     replayer = Replayer(workflows=[DelinquentAccountWorkflow], workflow_runner=WORKFLOW_RUNNER)
-    print(f"replays of recorded histories, {repeats} each, with the worker's sandbox runner")
+    print(f"replays of the {version} recorded histories, {repeats} each, with the worker's workflow runner")
     print(f"{'history':36}{'events':>8}{'days':>7}{'KiB':>7}{'wall ms':>9}{'CPU ms':>8}")
     rows = []
-    for path in sorted((ROOT / "tests" / "histories").glob("v3-*.json")):
+    for path in sorted((ROOT / "tests" / "histories").glob(f"{version}-*.json")):
         raw = json.loads(path.read_text())
         history = WorkflowHistory.from_json(path.stem, raw)
         await replayer.replay_workflow(history)  # warm: imports, first compile
@@ -60,4 +60,4 @@ async def main(repeats: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20))
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20, sys.argv[2] if len(sys.argv) > 2 else "v7"))
