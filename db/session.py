@@ -49,8 +49,12 @@ def create_engine(url: str, *, must_exist: bool = False) -> AsyncEngine:
     # addresses or amounts bound into the statement.
     if url.startswith("sqlite"):
         path = make_url(url).database or ""
+        # pool_reset_on_return=None: a session always ends its transaction
+        # (commit, or rollback when it closes), so the pool's own rollback of
+        # every connection handed back was a second, empty one: a round trip
+        # to aiosqlite's thread per transaction.
         engine = create_async_engine(_existing_file_url(url) if must_exist and path else url,
-                                     connect_args={"timeout": 60}, hide_parameters=True)
+                                     connect_args={"timeout": 60}, hide_parameters=True, pool_reset_on_return=None)
 
         if must_exist and path:
             @event.listens_for(engine.sync_engine, "checkout")
