@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from functools import partial
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -60,6 +60,7 @@ from intake.events import (
     canonical,
     parse_event,
 )
+from intake.case_start import opening_attributes, plain, to_default_event
 from intake.faults import IngestStopped, Service, event_id_of, line_fault, outage_of
 from intake import event_rows as rows
 from intake.group_commit import GroupCommit
@@ -73,9 +74,8 @@ from support.settings import Settings
 from workflows import rules
 from workflows.case import DelinquentAccountWorkflow
 from workflows.effects import effect_status
-from workflows.model import CaseEvent, CaseInput, DefaultEvent, Debtor, case_workflow_id
-from workflows.search import initial_search_attributes
-from workflows.status import EventEffect, Stage
+from workflows.model import CaseEvent, CaseInput, DefaultEvent, case_workflow_id
+from workflows.status import EventEffect
 
 NO_EFFECT = "no_effect"  # an accepted event that changed nothing (its detail says why)
 SILENT_TEMPORAL_SECONDS = 30.0  # the least a call waits for an answer from a connected Temporal
@@ -104,35 +104,6 @@ def _order_key(line: str, line_no: int) -> str | None:
     if isinstance(account, str):
         return f"account:{account}"
     return None if raw.get("type") in ("disaster.declared", "team.review_cleared") else f"line:{line_no}"
-
-
-def to_default_event(ev: AccountDefaulted, raw_line: str | None = None) -> DefaultEvent:
-    """The default event as its case receives it: no personal data (SPEC §8).
-    The debtor travels as the pseudonymous id and what the case's rules need
-    (time zone, region, age, dialect); the phone, address, income and
-    simulation profile go to the ``debtors`` table (``Debtor.values_of``, db/models.py), the
-    raw line to ``ingested_events.payload`` (the evidence fingerprint reads
-    it there).  ``raw_line`` is not used any more."""
-    d = ev.debtor
-    return DefaultEvent(
-        event_id=ev.event_id, occurred_at=ev.occurred_at.astimezone(timezone.utc), account_id=ev.account_id,
-        amount_due=ev.amount_due, currency=ev.currency, due_date=ev.due_date.isoformat(),
-        contract_id=ev.contract_id, grade=ev.grade, asset_flight_risk=ev.asset_flight_risk, team_id=ev.team_id,
-        debtor=Debtor(debtor_id=d.debtor_id, timezone=d.timezone, region=d.region, age=d.age, dialect=d.dialect),
-        actor=ev.actor,
-    )
-
-
-def _plain(value: Any) -> Any:
-    """What the JSON payload converter encodes for ``value``: ``dataclasses.asdict``
-    without its deep copies (a value only encoded needs none), the same JSON."""
-    if is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def to_case_event(ev) -> CaseEvent:
@@ -455,8 +426,8 @@ class Ingestor:
         each time.  Converting the whole CaseInput per start (``asdict`` of the
         strategy and rules) was most of the start's CPU outside the SDK."""
         if self._input_base[0] is not self.settings:  # the settings may be replaced (tests do)
-            self._input_base = (self.settings, _plain(self.case_input(default)))
-        return self._input_base[1] | {"event": _plain(default), "desk_steps": self._desk_steps(default)}
+            self._input_base = (self.settings, plain(self.case_input(default)))
+        return self._input_base[1] | {"event": plain(default), "desk_steps": self._desk_steps(default)}
 
     async def _dispatch(self, ev, line: str) -> tuple[str, str | None]:
         if isinstance(ev, AccountDefaulted):
@@ -468,11 +439,7 @@ class Ingestor:
                     self._case_payload(default),  # a CaseInput's payload (its JSON object)
                     id=case_workflow_id(ev.account_id),
                     task_queue=self.settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    search_attributes=initial_search_attributes({
-                        "CaseStage": Stage.VERIFYING, "DebtorGrade": rules.initial_grade(ev.grade, ev.asset_flight_risk),
-                        "Region": d.region, "PausedBy": [], "OutstandingAmount": ev.amount_due,
-                        "DebtorId": d.debtor_id, "Strategy": self.settings.active_strategy.label,
-                    }),
+                    search_attributes=opening_attributes(ev, self.settings.active_strategy.label),
                     static_summary=f"Case {ev.account_id} · debtor {d.debtor_id} · {d.region}",
                     rpc_timeout=self._rpc_timeout,
                 )
