@@ -48,6 +48,20 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         yield e
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def own_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own, for a test that holds work in
+    flight (a contact held back in its queue, open_case held) or skips weeks:
+    the server's time skipping does not always come back after a worker
+    stopped with work in flight, and on a shared server the next test's first
+    skip then times out."""
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"), data_converter=DATA_CONVERTER,
+    ) as e:
+        await register_search_attributes(e.client)
+        yield e
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def local_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real-time dev server, for tests where real time matters (killed workers)."""

@@ -353,8 +353,9 @@ async def test_the_usual_case_is_recorded_as_opened_by_open_case_itself(env, db,
     assert case.revision >= 1 and case.stage != "verifying"
 
 
-async def test_an_update_while_open_case_runs_is_recorded_after_the_opening(env, db, task_queue, monkeypatch):
-    """open-in-one-v1 takes the opening's revision before open_case runs: a
+async def test_an_update_while_open_case_runs_is_recorded_after_the_opening(own_env, db, task_queue, monkeypatch):
+    """(A server of its own: it holds open_case, with the clock stopped.)
+    open-in-one-v1 takes the opening's revision before open_case runs: a
     dispute applied meanwhile waits for it, and is recorded after "case
     opened", with its operator, never in its place."""
     held, release = asyncio.Event(), asyncio.Event()
@@ -367,6 +368,7 @@ async def test_an_update_while_open_case_runs_is_recorded_after_the_opening(env,
         return await opening(self, req)
 
     monkeypatch.setattr(CaseActivities, "open_case", slow_open_case)
+    env = own_env
     start = await advance_to_local(env, "Asia/Shanghai", time(9, 0))
     async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
         with env.auto_time_skipping_disabled():  # the server's clock stands while open_case is held

@@ -16,17 +16,15 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-import pytest_asyncio
 from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError as ActivityTimeout
 from temporalio.exceptions import TimeoutType as SdkTimeoutType
-from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment
 
 from activities.adapters import (
     Adapters, SimulatedCallCentre, SimulatedElectronicService, SimulatedSkipTracer, SimulatedVoiceRobot,
@@ -34,7 +32,6 @@ from activities.adapters import (
 from activities.common import activity_now, start_clock
 from activities.ledger import MemoryLedger
 from db.models import Case, CaseHistory, Payment, SimulatedDial
-from support.temporal import register_search_attributes
 from tests.helpers import STARTED, CountingVoice, advance_to_local, attempts, default_event, start_case, uid, until
 from worker import build_worker
 from workflows import options, rules
@@ -51,17 +48,6 @@ def adapters(voice: CountingVoice) -> Adapters:
 async def eventually(probe, what: str, seconds: float = 60.0):
     """``until`` with a minute by default: real time, worker processes killed and started again."""
     return await until(probe, what, seconds)
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def own_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of the test's own: after a contact was held back
-    in its queue, the server's time skipping does not always come back for
-    the next test (seen on the next test's first skip: the RPC times out)."""
-    async with await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(Path(sys.prefix) / "bin" / "temporal-test-server")) as e:
-        await register_search_attributes(e.client)
-        yield e
-
 
 async def settle(handle) -> None:
     """Let the case finish what it started (no activity or task outstanding)

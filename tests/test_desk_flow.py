@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import func, select
-from temporalio.testing import WorkflowEnvironment
 
 from db.models import Case, CaseHistory, ComplianceIncident, ContactAttempt, DeskAction, Payment, WorkItem
 from desk import operators
@@ -23,7 +18,6 @@ from desk.store import Conflict, DeskStore, Entry, Forbidden, Invalid, NotFound
 from intake.events import parse_event
 from intake.ingest import Ingestor, to_default_event
 from intake.protections import Protections
-from support.temporal import register_search_attributes
 from tests.helpers import (
     STARTED, advance_to_local, attempts, case_input, default_event, settings_for, start_case, uid, until,
 )
@@ -60,17 +54,6 @@ async def notes(db, account_id: str) -> list[tuple[str, str | None]]:
 
 def store_for(env, db, task_queue, **settings) -> DeskStore:
     return DeskStore(db, settings_for(db, task_queue, **settings), env.client, clock=env.get_current_time)
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def fresh_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of the test's own, for the tests that skip weeks: on a server shared
-    with earlier tests of the module, a day's skip timed out once under load (the server's time
-    skipping stayed locked after an earlier test's worker stopped with work in flight)."""
-    async with await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(Path(sys.prefix) / "bin" / "temporal-test-server")) as e:
-        await register_search_attributes(e.client)
-        yield e
 
 
 @pytest.fixture
@@ -234,8 +217,8 @@ async def test_a_skip_trace_review_with_a_new_number_resumes_the_ladder(env, db,
     assert not any("1111" in str(e) for e in history)  # the number never reached Temporal
 
 
-async def test_a_compliance_review_clears_a_tripped_team_and_its_cases_resume(fresh_env, db, task_queue, people):
-    env = fresh_env
+async def test_a_compliance_review_clears_a_tripped_team_and_its_cases_resume(own_env, db, task_queue, people):
+    env = own_env
     team, account = f"team-{uid()}", f"A-TEAM-{uid()}"
     store = store_for(env, db, task_queue)
     async with build_worker(env.client, task_queue=task_queue, database_url=db.url):
@@ -273,11 +256,11 @@ async def _paused(handle, kind):
     return kind in paused if kind else not paused
 
 
-async def test_legal_staff_enter_the_courts_answers_and_the_payment_order_clocks_run(fresh_env, db, task_queue,
+async def test_legal_staff_enter_the_courts_answers_and_the_payment_order_clocks_run(own_env, db, task_queue,
                                                                                     people):
     """COLLECTIONS_COURT=desk: no docket is read; the answers legal staff enter drive the track, and a court
     that does not answer within its statutory days is escalated as before."""
-    env = fresh_env
+    env = own_env
     account = f"L-DESK-{uid()}"
     store = store_for(env, db, task_queue)
 
