@@ -16,8 +16,8 @@ from decimal import Decimal
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -70,19 +70,41 @@ class OnFile:
     profile: dict[str, Any]
 
 
-async def active_protections(s: AsyncSession, *, region: str, team_id: str | None, at: datetime) -> list[Pause]:
+_DISASTERS = (select(Disaster).where(Disaster.region == bindparam("region"), Disaster.ends_at > bindparam("at"))
+              .order_by(Disaster.ends_at))
+_TEAM_SUSPENDED = select(func.count()).select_from(TeamSuspension).where(
+    TeamSuspension.team_id == bindparam("team"), TeamSuspension.cleared_at.is_(None))
+
+
+def active_protections(s: Session, *, region: str, team_id: str | None, at: datetime) -> list[Pause]:
     """Protections in force for a case opening now in ``region`` for ``team_id``."""
-    disasters = (await s.scalars(
-        select(Disaster).where(Disaster.region == region, Disaster.ends_at > at).order_by(Disaster.ends_at)
-    )).all()
-    suspended = team_id is not None and await s.scalar(
-        select(func.count()).select_from(TeamSuspension).where(
-            TeamSuspension.team_id == team_id, TeamSuspension.cleared_at.is_(None))
-    )
+    disasters = s.scalars(_DISASTERS, {"region": region, "at": at}).all()
+    suspended = team_id is not None and s.scalar(_TEAM_SUSPENDED, {"team": team_id})
     pauses = [Pause("disaster_grace", region, at, disasters[-1].ends_at, f"disaster in {region}")] if disasters else []
     if suspended:
         pauses.append(Pause("team_suspended", team_id, at, None, "complaint threshold exceeded"))
     return pauses
+
+
+_EVENT_LINE = select(IngestedEvent.payload).where(IngestedEvent.event_id == bindparam("event_id"))
+# The cases row moved forward to a snapshot's revision, only ever forward (a
+# late retry must not roll it back); a closing also dates it.
+_MOVE_FORWARD = update(Case.__table__).where(Case.account_id == bindparam("a"), Case.revision <= bindparam("r")).values(
+    stage=bindparam("v_stage"), grade=bindparam("v_grade"), outstanding=bindparam("v_outstanding"),
+    limitation_expires_on=bindparam("v_limitation"), closed_reason=bindparam("v_closed_reason"),
+    revision=bindparam("r"), updated_at=bindparam("v_now"))
+_MOVE_FORWARD_CLOSED = _MOVE_FORWARD.values(closed_at=bindparam("v_now"))
+_CLOSED_REASON = select(Case.closed_reason).where(Case.account_id == bindparam("a"))
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """What open_case's transaction found and wrote."""
+
+    new: bool  # the case's row was written now (not by an earlier attempt)
+    entry: Any  # its default event's evidence entry
+    income: Decimal | None  # the monthly disposable income on file
+    protections: list[Pause] | None  # in force (None: read after the commit, on PostgreSQL)
 
 
 class CaseActivities(ContactActivities, LegalActivities):
@@ -104,64 +126,64 @@ class CaseActivities(ContactActivities, LegalActivities):
         # The team that handles the case's human contact (a 60+ debtor's
         # dialect team): complaints against it and its suspension reach the case.
         team = rules.route_team(d.age, d.dialect, ev.team_id, self.rules)
-        async with self.db.transaction() as s:
-            if d.phone is not None:  # a case started before the intake wrote the row
-                await s.execute(
-                    self.db.insert(DebtorRow).values(**DebtorRow.values_of(d, now)).on_conflict_do_nothing()
-                )
-            amount = rules.parse_money(ev.amount_due) or Decimal(0)
-            opened = await s.execute(
-                self.db.insert(Case).values(
-                    account_id=ev.account_id, workflow_id=case_workflow_id(ev.account_id), debtor_id=d.debtor_id,
-                    contract_id=ev.contract_id, currency=ev.currency, amount_due=amount, outstanding=amount,
-                    due_date=date.fromisoformat(ev.due_date), grade=req.grade, stage="verifying",
-                    team_id=team, region=d.region,
-                    limitation_expires_on=date.fromisoformat(req.limitation_expires_on),
-                    revision=0, opened_at=ev.occurred_at, updated_at=now, strategy=req.strategy,
-                ).on_conflict_do_nothing()
-            )
-            # The evidence is the event as received: kept by the intake in
-            # ingested_events (a case started before carries it in its input).
-            line = ev.canonical_json or await s.scalar(
-                select(IngestedEvent.payload).where(IngestedEvent.event_id == ev.event_id)) or ""
-            payload = evidence.canonical_json({"event": line, "contract_id": ev.contract_id})
-            entry = await evidence.append(
-                self.db, s, account_id=ev.account_id, kind="default_event",
-                key=f"default:{ev.account_id}:{ev.event_id}", payload=payload, at=now,
-            )
-            row = await s.get(DebtorRow, d.debtor_id)
-            # Protections are read after the case's row is written, so that a
-            # disaster or suspension committed later finds the row in its fan-out.
-            # On SQLite this transaction holds the database's write lock: none
-            # can commit meanwhile, and the read and the record go in it.
-            protections = (await active_protections(s, region=d.region, team_id=team, at=now)
-                           if self.db.one_writer else None)
-            if protections == [] and req.opened is not None:
-                await self._write_snapshot(s, req.opened, now)
+        found = await self.db.run(lambda s: self._open(s, req, team, now))
+        protections = found.protections
         if protections is None:  # PostgreSQL: after the commit
-            async with self.db.sessions() as s:
-                protections = await active_protections(s, region=d.region, team_id=team, at=now)
+            protections = await self.db.run(
+                lambda s: active_protections(s, region=d.region, team_id=team, at=now), write=False)
             if req.opened is not None and not protections:
-                async with self.db.transaction() as s:
-                    await self._write_snapshot(s, req.opened, now)
-        if opened.rowcount:
+                await self.db.run(lambda s: self._write_snapshot(s, req.opened, now))
+        if found.new:
             metrics.case_opened()
         recorded = req.opened is not None and not protections  # a protection changes the record: the case writes it
-        share = rules.installment_share(row.monthly_disposable_income if row else None, Decimal(req.income_share))
+        share = rules.installment_share(found.income, Decimal(req.income_share))
         get_logger(account_id=ev.account_id, step="open_case").info(
-            "case opened", evidence_seq=entry.seq, protections=[p.kind for p in protections], recorded=recorded)
-        return OpenCaseResult(evidence_seq=entry.seq, evidence_sha256=entry.sha256, protections=protections,
+            "case opened", evidence_seq=found.entry.seq, protections=[p.kind for p in protections], recorded=recorded)
+        return OpenCaseResult(evidence_seq=found.entry.seq, evidence_sha256=found.entry.sha256, protections=protections,
                               installment_share=str(share) if share is not None else None, recorded=recorded)
 
-    async def _on_file(self, d: Debtor, session: AsyncSession | None = None) -> OnFile:
+    def _open(self, s: Session, req: OpenCaseRequest, team: str | None, now: datetime) -> _Opened:
+        """open_case's transaction: the debtor's row (a case started before the
+        intake wrote it), the case's row, the default event's evidence, and on
+        SQLite the protections in force and the opening's record."""
+        ev, d = req.event, req.event.debtor
+        if d.phone is not None:  # a case started before the intake wrote the row
+            s.execute(self.db.insert(DebtorRow).values(**DebtorRow.values_of(d, now)).on_conflict_do_nothing())
+        amount = rules.parse_money(ev.amount_due) or Decimal(0)
+        opened = s.execute(self.db.insert_ignoring(Case.__table__), dict(
+            account_id=ev.account_id, workflow_id=case_workflow_id(ev.account_id), debtor_id=d.debtor_id,
+            contract_id=ev.contract_id, currency=ev.currency, amount_due=amount, outstanding=amount,
+            due_date=date.fromisoformat(ev.due_date), grade=req.grade, stage="verifying",
+            team_id=team, region=d.region, limitation_expires_on=date.fromisoformat(req.limitation_expires_on),
+            revision=0, opened_at=ev.occurred_at, updated_at=now, strategy=req.strategy,
+            closed_reason=None, closed_at=None,
+        ))
+        # The evidence is the event as received: kept by the intake in
+        # ingested_events (a case started before carries it in its input).
+        line = ev.canonical_json or s.scalar(_EVENT_LINE, {"event_id": ev.event_id}) or ""
+        payload = evidence.canonical_json({"event": line, "contract_id": ev.contract_id})
+        entry = evidence.append_in(self.db, s, account_id=ev.account_id, kind="default_event",
+                                   key=f"default:{ev.account_id}:{ev.event_id}", payload=payload, at=now)
+        row = s.get(DebtorRow, d.debtor_id)
+        # Protections are read after the case's row is written, so that a
+        # disaster or suspension committed later finds the row in its fan-out.
+        # On SQLite this transaction holds the database's write lock: none
+        # can commit meanwhile, and the read and the record go in it.
+        protections = active_protections(s, region=d.region, team_id=team, at=now) if self.db.one_writer else None
+        if protections == [] and req.opened is not None:
+            self._write_snapshot(s, req.opened, now)
+        return _Opened(bool(opened.rowcount), entry, row.monthly_disposable_income if row else None, protections)
+
+    async def _on_file(self, d: Debtor) -> OnFile:
+        """:meth:`_on_file_in`, read in a transaction of its own."""
+        return await self.db.run(lambda s: self._on_file_in(s, d), write=False)
+
+    @staticmethod
+    def _on_file_in(session: Session, d: Debtor) -> OnFile:
         """The debtor's contact details: the database's row (the intake's, the
         latest of the debtor's accounts; a skip trace's number), or for a case
-        started before the row was written, its input's.  ``session``: read
-        in that one (else in a session of its own)."""
-        if session is None:
-            async with self.db.sessions() as s:
-                return await self._on_file(d, s)
-        row = await session.get(DebtorRow, d.debtor_id)
+        started before the row was written, its input's."""
+        row = session.get(DebtorRow, d.debtor_id)
         if row is None:
             if d.phone is None:
                 raise ApplicationError(f"debtor {d.debtor_id} has no row in the debtors table",
@@ -181,8 +203,7 @@ class CaseActivities(ContactActivities, LegalActivities):
     async def record_case(self, snap: CaseSnapshot) -> None:
         """Persist a stage change (cases row + one case_history row per revision)."""
         now = activity_now()
-        async with self.db.transaction() as s:
-            was_closed = await self._write_snapshot(s, snap, now)
+        was_closed = await self.db.run(lambda s: self._write_snapshot(s, snap, now))
         if snap.closed_reason and was_closed is None:
             metrics.case_closed(snap.closed_reason)
         get_logger(account_id=snap.account_id, step="record_case").info(
@@ -190,30 +211,24 @@ class CaseActivities(ContactActivities, LegalActivities):
             next_action=snap.next_action,
         )
 
-    async def _write_snapshot(self, s, snap: CaseSnapshot, now: datetime) -> str | None:
+    def _write_snapshot(self, s: Session, snap: CaseSnapshot, now: datetime) -> str | None:
         """The case_history row of ``snap``'s revision (once) and the cases row
         moved forward to it; the case's closing reason before (a closing is counted once)."""
-        await s.execute(
-            self.db.insert(CaseHistory).values(
-                account_id=snap.account_id, revision=snap.revision, stage=snap.stage, grade=snap.grade,
-                outstanding=Decimal(snap.outstanding), paused_by=snap.paused_by,
-                next_action=snap.next_action, next_action_at=snap.next_action_at,
-                note=snap.note, actor=snap.actor, recorded_at=now,
-            ).on_conflict_do_nothing()
-        )
-        values = dict(
-            stage=snap.stage, grade=snap.grade, outstanding=Decimal(snap.outstanding),
-            limitation_expires_on=date.fromisoformat(snap.limitation_expires_on),
-            closed_reason=snap.closed_reason, revision=snap.revision, updated_at=now,
-        )
-        if snap.closed_reason:
-            values["closed_at"] = now
-        was_closed = await s.scalar(select(Case.closed_reason).where(Case.account_id == snap.account_id)
-                                    ) if snap.closed_reason else None
-        # Only ever move a case's row forward (a late retry must not roll it back).
-        await s.execute(
-            update(Case).where(Case.account_id == snap.account_id, Case.revision <= snap.revision).values(**values)
-        )
+        s.execute(self.db.insert_ignoring(CaseHistory.__table__), dict(
+            account_id=snap.account_id, revision=snap.revision, stage=snap.stage, grade=snap.grade,
+            outstanding=Decimal(snap.outstanding), paused_by=snap.paused_by,
+            next_action=snap.next_action, next_action_at=snap.next_action_at,
+            note=snap.note, actor=snap.actor, recorded_at=now,
+        ))
+        values = dict(a=snap.account_id, r=snap.revision, v_stage=snap.stage, v_grade=snap.grade,
+                      v_outstanding=Decimal(snap.outstanding),
+                      v_limitation=date.fromisoformat(snap.limitation_expires_on),
+                      v_closed_reason=snap.closed_reason, v_now=now)
+        if not snap.closed_reason:
+            s.execute(_MOVE_FORWARD, values)
+            return None
+        was_closed = s.scalar(_CLOSED_REASON, {"a": snap.account_id})
+        s.execute(_MOVE_FORWARD_CLOSED, values)
         return was_closed
 
     @activity.defn(name="record_payment")
@@ -252,11 +267,9 @@ class CaseActivities(ContactActivities, LegalActivities):
 
     @activity.defn(name="append_evidence")
     async def append_evidence(self, req: EvidenceRequest) -> int:
-        async with self.db.transaction() as s:
-            entry = await evidence.append(
-                self.db, s, account_id=req.account_id, kind=req.kind, key=req.key, payload=req.payload,
-                at=activity_now(),
-            )
+        now = activity_now()
+        entry = await self.db.run(lambda s: evidence.append_in(
+            self.db, s, account_id=req.account_id, kind=req.kind, key=req.key, payload=req.payload, at=now))
         return entry.seq
 
     @activity.defn(name="skip_trace")

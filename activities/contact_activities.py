@@ -9,7 +9,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy.orm import Session
 from temporalio import activity
 
 import compliance
@@ -23,6 +24,7 @@ from workflows import rules
 from workflows.model import ContactRequest, ContactResult, PostRequest, PostResult
 
 CALL_CHANNELS = ("voice", "human")
+_ATTEMPT = select(ContactAttempt).where(ContactAttempt.idempotency_key == bindparam("key"))
 
 
 class ContactActivities:
@@ -30,6 +32,7 @@ class ContactActivities:
     adapters: Adapters
     rules: rules.ContactRules
     _on_file: Any  # CaseActivities._on_file: the contact details (and simulation profile) on file
+    _on_file_in: Any  # the same, read in a transaction under way
 
     @activity.defn(name="contact_debtor")
     async def contact_debtor(self, req: ContactRequest) -> ContactResult:
@@ -49,23 +52,28 @@ class ContactActivities:
         script = compliance.script_for(req.step, region=d.region, ref=compliance.spoken_ref(req.account_id),
                                        amount=req.amount, currency=req.currency, contract=req.contract_id)
 
-        async with self.db.sessions() as s:  # reads: the reservation below writes under the lock
-            on_file = await self._on_file(d, s)
-            row = await s.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
+        # One transaction reads what is on file and, for a first attempt,
+        # judges the rules and writes the attempt as in flight, under the lock.
+        def first_look(s: Session) -> tuple[Any, ContactAttempt | None, Any]:
+            on_file = self._on_file_in(s, d)
+            earlier = s.scalar(_ATTEMPT, {"key": key})
+            if earlier is not None:  # a retry: its attempt's row is there
+                return on_file, earlier, None
+            return on_file, None, self._reserve(s, req, on_file.phone, key, step.channel, team, script)
+        on_file, row, reserved = await self.db.run(first_look)
         if row is not None and row.outcome != "dialing":
             return self._result(row)  # a retry after the attempt completed: no second contact
         # A retry of an attempt in flight (its worker died mid-call): ask the
         # adapter whether the call was placed; only if not, it may be placed now.
         placed = await self._placed(step.channel, key, log) if row is not None else None
-        if placed is None:
-            async with self.db.transaction() as s:
-                refusal = await self._reserve(s, req, on_file.phone, key, step.channel, team, script,
-                                              again=row is not None)
-            if isinstance(refusal, ContactResult):
-                if refusal.outcome != "blocked_compliance":
-                    log.info("contact deferred", outcome=refusal.outcome, retry_at=refusal.retry_at, detail=refusal.detail)
-                return refusal
-            row = refusal
+        if row is not None and placed is None:
+            reserved = await self.db.run(lambda s: self._reserve(s, req, on_file.phone, key, step.channel, team,
+                                                                 script, again=True))
+        if isinstance(reserved, ContactResult):
+            if reserved.outcome != "blocked_compliance":
+                log.info("contact deferred", outcome=reserved.outcome, retry_at=reserved.retry_at, detail=reserved.detail)
+            return reserved
+        row = reserved or row
         # Outside the transaction: the call itself (idempotent per key at the adapter).
         if placed is not None:
             result = await self._complete_call(key, req, placed)  # the call the dead attempt placed
@@ -107,8 +115,8 @@ class ContactActivities:
         """The worker's contact rules, made stricter by the case's (its strategy's)."""
         return rules.strictest(self.rules, req.contact_rules.to_rules()) if req.contact_rules else self.rules
 
-    async def _reserve(self, s, req: ContactRequest, phone: str, key: str, channel: str, team: str | None,
-                       script: str, again: bool = False):
+    def _reserve(self, s: Session, req: ContactRequest, phone: str, key: str, channel: str, team: str | None,
+                 script: str, again: bool = False) -> ContactAttempt | ContactResult:
         """Check the rules and write the attempt row as in flight, or say why not.
 
         The moment judged and recorded is now, taken once the debtor's and the
@@ -118,9 +126,9 @@ class ContactActivities:
         d = req.debtor
         ph = phone_hash(phone)
         if channel in CALL_CHANNELS:
-            await self.db.lock(s, f"debtor:{d.debtor_id}", f"phone:{ph}")
+            self.db.lock_in(s, f"debtor:{d.debtor_id}", f"phone:{ph}")
         if again:
-            await s.execute(delete(ContactAttempt).where(ContactAttempt.idempotency_key == key,
+            s.execute(delete(ContactAttempt).where(ContactAttempt.idempotency_key == key,
                                                          ContactAttempt.outcome == "dialing"))
         now = activity_now()
         contact_rules = self._rules_for(req)
@@ -131,14 +139,14 @@ class ContactActivities:
                                         f"{contact_rules.quiet_end:%H:%M} debtor-local)")
         today = rules.local_date(now, d.timezone)
         if channel in CALL_CHANNELS:
-            connected = await s.scalar(
+            connected = s.scalar(
                 select(func.count()).select_from(ContactAttempt).where(
                     ContactAttempt.debtor_id == d.debtor_id, ContactAttempt.local_date == today,
                     ContactAttempt.channel.in_(CALL_CHANNELS),
                     or_(ContactAttempt.connected.is_(True), ContactAttempt.outcome == "dialing"),
                 )
             )
-            dials = await s.scalar(
+            dials = s.scalar(
                 select(func.count()).select_from(ContactAttempt).where(
                     ContactAttempt.phone_hash == ph, ContactAttempt.local_date == today,
                     ContactAttempt.channel.in_(CALL_CHANNELS), ContactAttempt.outcome != "blocked_compliance",
@@ -166,16 +174,17 @@ class ContactActivities:
             s.add(row)
             s.add(ComplianceIncident(attempt_key=key, account_id=req.account_id, team_id=team, source="script",
                                      kinds=violations, excerpt=script[:500], raised_at=now))
-            await s.flush()
+            s.flush()
             return self._result(row, detail=f"script failed compliance screen: {', '.join(violations)}")
         s.add(row)
-        await s.flush()
+        s.flush()
         return row
 
     async def _complete_call(self, key: str, req: ContactRequest, out: CallOutcome) -> ContactResult:
         now = activity_now()
-        async with self.db.transaction() as s:
-            row = await s.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
+
+        def complete(s: Session) -> ContactResult:
+            row = s.scalar(_ATTEMPT, {"key": key})
             if row.outcome != "dialing":
                 return self._result(row)
             row.outcome = "answered" if out.answered else "no_answer"
@@ -192,23 +201,29 @@ class ContactActivities:
                 s.add(ComplianceIncident(attempt_key=key, account_id=req.account_id, team_id=row.team_id,
                                          source="transcript", kinds=violations, excerpt=out.transcript[:500],
                                          raised_at=now))
-                await s.execute(self.db.insert(WorkItem).values(  # the desk's review of it (SPEC §8)
+                s.execute(self.db.insert(WorkItem).values(  # the desk's review of it (SPEC §8)
                     key=f"incident:{key}", account_id=req.account_id, debtor_id=req.debtor.debtor_id,
                     kind="compliance_review", team_id=row.team_id, step="incident_review", status="open",
                     detail={"incident": key, "kinds": violations}, created_at=now, updated_at=now,
                 ).on_conflict_do_nothing())
+            s.flush()
             metrics.contact(row.channel, row.outcome)
             return self._result(row)
+        return await self.db.run(complete)
 
     async def _complete_letter(self, key: str, receipt_ref: str, delivered: bool) -> ContactResult:
-        async with self.db.transaction() as s:
-            row = await s.scalar(select(ContactAttempt).where(ContactAttempt.idempotency_key == key))
+        now = activity_now()
+
+        def complete(s: Session) -> ContactResult:
+            row = s.scalar(_ATTEMPT, {"key": key})
             if row.outcome == "dialing":
                 row.outcome = "delivered" if delivered else "undelivered"
                 row.receipt_ref = receipt_ref
-                row.completed_at = activity_now()
+                row.completed_at = now
+                s.flush()
                 metrics.contact(row.channel, row.outcome)
             return self._result(row)
+        return await self.db.run(complete)
 
     @activity.defn(name="post_letter")
     async def post_letter(self, req: PostRequest) -> PostResult:

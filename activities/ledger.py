@@ -18,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 
 from activities.common import activity_now
 from db.models import SimulatedDial
@@ -54,6 +55,11 @@ class MemoryLedger:
         return self.calls.get(key)
 
 
+_OUTCOME = select(SimulatedDial.outcome).where(SimulatedDial.key == bindparam("k"))
+_ASKED_AGAIN = (update(SimulatedDial).where(SimulatedDial.key == bindparam("k"))
+                .values(dial_requests=SimulatedDial.dial_requests + 1))
+
+
 class DatabaseLedger:
     """The ledger in the ``simulated_dials`` table: one row per placed call."""
 
@@ -61,21 +67,20 @@ class DatabaseLedger:
         self.db = db
 
     async def dial(self, key: str, channel: str, outcome: CallOutcome) -> CallOutcome:
-        async with self.db.transaction() as s:
-            placed = await s.execute(self.db.insert(SimulatedDial).values(
-                key=key, channel=channel, dial_requests=1, outcome=dataclasses.asdict(outcome),
-                dialled_at=activity_now(),
-            ).on_conflict_do_nothing())
+        now = activity_now()
+
+        def dial(s: Session) -> Any:
+            placed = s.execute(self.db.insert_ignoring(SimulatedDial.__table__), dict(
+                key=key, channel=channel, dial_requests=1, outcome=dataclasses.asdict(outcome), dialled_at=now))
             if placed.rowcount:
-                return outcome
-            await s.execute(update(SimulatedDial).where(SimulatedDial.key == key)
-                            .values(dial_requests=SimulatedDial.dial_requests + 1))
-            first = await s.scalar(select(SimulatedDial.outcome).where(SimulatedDial.key == key))
-        return _outcome(first)
+                return None
+            s.execute(_ASKED_AGAIN, {"k": key})
+            return s.scalar(_OUTCOME, {"k": key})
+        first = await self.db.run(dial)
+        return outcome if first is None else _outcome(first)
 
     async def placed(self, key: str) -> CallOutcome | None:
-        async with self.db.sessions() as s:
-            first = await s.scalar(select(SimulatedDial.outcome).where(SimulatedDial.key == key))
+        first = await self.db.run(lambda s: s.scalar(_OUTCOME, {"k": key}), write=False)
         return _outcome(first) if first is not None else None
 
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from db.models import EvidenceEntry
 from db.session import Database
@@ -39,20 +40,31 @@ def link(prev_sha256: str, fp: str) -> str:
 async def append(
     db: Database, session: AsyncSession, *, account_id: str, kind: str, key: str, payload: str, at: datetime
 ) -> EvidenceEntry:
+    """:func:`append_in` in an async session."""
+    return await session.run_sync(lambda s: append_in(db, s, account_id=account_id, kind=kind, key=key,
+                                                      payload=payload, at=at))
+
+
+_BY_KEY = select(EvidenceEntry).where(EvidenceEntry.idempotency_key == bindparam("key"))
+_HEAD = select(EvidenceEntry.sha256).order_by(EvidenceEntry.seq.desc()).limit(1)
+
+
+def append_in(
+    db: Database, session: Session, *, account_id: str, kind: str, key: str, payload: str, at: datetime
+) -> EvidenceEntry:
     """Append once per ``key``: a retried append returns the existing entry."""
-    await db.lock(session, CHAIN_LOCK)
-    existing = await session.scalar(select(EvidenceEntry).where(EvidenceEntry.idempotency_key == key))
+    db.lock_in(session, CHAIN_LOCK)
+    existing = session.scalar(_BY_KEY, {"key": key})
     if existing is not None:
         return existing
-    last = await session.scalar(select(EvidenceEntry).order_by(EvidenceEntry.seq.desc()).limit(1))
-    prev = last.sha256 if last else GENESIS
+    prev = session.scalar(_HEAD) or GENESIS
     fp = fingerprint(payload)
     entry = EvidenceEntry(
         idempotency_key=key, account_id=account_id, kind=kind, fingerprint=fp,
         prev_sha256=prev, sha256=link(prev, fp), recorded_at=at,
     )
     session.add(entry)
-    await session.flush()
+    session.flush()
     return entry
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,11 @@ async def migrated_with(path: Path, key: str) -> None:
         s.add(Lock(key=key))
 
 
+def key_list(s) -> list[str]:
+    """The lock keys, read in a plain (synchronous) session: :meth:`Database.run`'s kind of work."""
+    return list(s.scalars(select(Lock.key).order_by(Lock.key)).all())
+
+
 def remove_database(path: Path) -> None:
     for f in path.parent.glob(path.name + "*"):  # the file and its -wal / -shm
         f.unlink()
@@ -47,6 +54,11 @@ async def test_a_replaced_sqlite_file_is_reconnected_without_a_restart(tmp_path)
         async with db.transaction() as s:
             s.add(Lock(key="after"))
         assert await keys(db) == ["after", "restored"]
+        assert await db.run(key_list, write=False) == ["after", "restored"]  # the plain-sqlite3 threads too
+        remove_database(live)
+        shutil.copy(backup, tmp)
+        os.replace(tmp, live)  # and again, with the threads' connections pooled
+        assert await db.run(key_list, write=False) == ["restored"]
 
 
 async def test_a_vanished_sqlite_file_is_an_error_not_a_new_empty_database(tmp_path):
@@ -60,6 +72,8 @@ async def test_a_vanished_sqlite_file_is_an_error_not_a_new_empty_database(tmp_p
         remove_database(live)
         with pytest.raises(OperationalError, match="unable to open database file"):
             await keys(db)
+        with pytest.raises(OperationalError, match="unable to open database file"):
+            await db.run(key_list)
         assert not live.exists()  # no empty database created in its place
         shutil.copy(saved, live)
         assert await keys(db) == ["kept"]  # back without a restart
@@ -97,3 +111,47 @@ async def test_a_write_inside_another_on_the_same_file_fails_at_once_instead_of_
         async with db.transaction() as s:  # and the file is free again
             s.add(Lock(key="after"))
         assert await keys(db) == ["after", "outer"]
+
+
+async def test_writers_in_threads_and_async_writers_take_the_sqlite_lock_in_turn(tmp_path):
+    """Database.run's writers (plain sqlite3 in the database's threads) queue
+    with the async ones for the same file: served in the order they asked,
+    each read-then-write counted, none waiting in SQLite's busy handler."""
+    await migrated_with(tmp_path / "w.db", "n=0")
+    served: list[int] = []
+    async with Database(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}") as db:
+
+        def bump_in(s, i: int) -> None:
+            row = s.scalar(select(Lock).where(Lock.key.like("n=%")))
+            served.append(i)
+            n = int(row.key.removeprefix("n="))
+            time.sleep(0.005)  # others ask for the lock meanwhile
+            row.key = f"n={n + 1}"
+
+        async def bump(i: int) -> None:
+            if i % 2:
+                await db.run(lambda s: bump_in(s, i))
+                return
+            async with db.transaction() as s:
+                row = await s.scalar(select(Lock).where(Lock.key.like("n=%")))
+                served.append(i)
+                n = int(row.key.removeprefix("n="))
+                await asyncio.sleep(0.005)
+                row.key = f"n={n + 1}"
+
+        await asyncio.wait_for(asyncio.gather(*(bump(i) for i in range(100))), timeout=60)
+        assert await keys(db) == ["n=100"]
+    assert served == list(range(100))  # none overtaken: none sat polling in SQLite's busy handler
+
+
+async def test_a_write_in_a_thread_inside_a_write_fails_at_once_and_the_work_sees_its_task_context(tmp_path):
+    await migrated_with(tmp_path / "n.db", "outer")
+    async with Database(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}") as db:
+        with pytest.raises(NestedWrite, match="would wait for itself"):
+            async with db.transaction() as s:
+                s.add(Lock(key="first"))
+                await asyncio.wait_for(db.run(lambda s: s.add(Lock(key="inner"))), timeout=5)
+        assert await db.run(key_list, write=False) == ["outer"]
+        marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="none")
+        marker.set("this task's")  # an activity's clock of record, its log context
+        assert await db.run(lambda s: marker.get()) == "this task's"
