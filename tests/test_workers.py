@@ -34,6 +34,9 @@ CALL_SECONDS = 3.0  # each voice call takes this long, so the killed worker has 
 
 class SlowVoice(SimulatedVoiceRobot):
     async def call(self, **kwargs):
+        calling = os.environ.get("TEST_CALLING_DIR")
+        if calling:  # which worker has a call in flight: the test kills that one
+            Path(calling, str(os.getpid())).touch()
         await asyncio.sleep(CALL_SECONDS)
         return await super().call(**kwargs)
 
@@ -51,13 +54,13 @@ def zone_at(hour: int) -> str:
     return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
 
 
-def worker(env, database_url: str, task_queue: str) -> subprocess.Popen:
+def worker(env, database_url: str, task_queue: str, calling: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "worker.py"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
              "TEMPORAL_NAMESPACE": env.client.namespace, "DATABASE_URL": database_url,
              "COLLECTIONS_TASK_QUEUE": task_queue, "COLLECTIONS_ADAPTERS": "tests.test_workers:adapters",
-             "PYTHONPATH": str(ROOT)})
+             "PYTHONPATH": str(ROOT), "TEST_CALLING_DIR": str(calling)})
 
 
 async def rows_of(db) -> list[ContactAttempt]:
@@ -85,7 +88,7 @@ async def call_attempts(handle) -> list[int]:
 
 
 async def test_two_workers_share_the_queue_and_one_killed_mid_run_leaves_nothing_doubled_or_breached(
-        local_env, db, task_queue):
+        local_env, db, task_queue, tmp_path):
     if db.dialect != "postgresql":
         pytest.skip("several worker processes: PostgreSQL (set TEST_POSTGRES_URL)")
     env, run = local_env, uid()
@@ -100,7 +103,7 @@ async def test_two_workers_share_the_queue_and_one_killed_mid_run_leaves_nothing
     # At night where they live: no contact until 08:00.
     sleepers = [f"A-{run}-N{i}" for i in range(3)]
 
-    procs = [worker(env, db.url, task_queue) for _ in range(2)]
+    procs = [worker(env, db.url, task_queue, tmp_path) for _ in range(2)]
     handles = []
     try:
         for _ in range(600):  # both workers poll before any case starts: each gets a share of the calls
@@ -121,12 +124,18 @@ async def test_two_workers_share_the_queue_and_one_killed_mid_run_leaves_nothing
         for account in sleepers:
             handles.append(await start_case(env, task_queue, default_event(account, occurred_at=now, tz=night)))
 
-        for _ in range(600):  # the first calls are under way: kill one worker with them in flight
-            if any(r.outcome == "dialing" for r in await rows_of(db)):
+        # The first calls are under way: kill a worker that has one in flight
+        # (either may hold them all: a workflow task sticks to the worker that ran it).
+        for _ in range(600):
+            calling = {int(p.name) for p in tmp_path.iterdir()}
+            if calling:
                 break
             await asyncio.sleep(0.05)
-        procs[0].send_signal(signal.SIGKILL)
-        procs[0].wait()
+        assert calling, "no call went out in 30 s"
+        victim = next(p for p in procs if p.pid in calling)
+        survivor = next(p for p in procs if p is not victim)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
 
         async def finished() -> bool:
             rows, cases = await rows_of(db), await cases_of(db)
@@ -137,7 +146,7 @@ async def test_two_workers_share_the_queue_and_one_killed_mid_run_leaves_nothing
         for _ in range(1800):  # the survivor retries what the dead one held (heartbeat timeout 20 s)
             if await finished():
                 break
-            assert procs[1].poll() is None, "the surviving worker died"
+            assert survivor.poll() is None, "the surviving worker died"
             await asyncio.sleep(0.1)
         await asyncio.sleep(2)  # anything still to come (a second attempt, a late retry) would show now
         rows, cases = await rows_of(db), await cases_of(db)
