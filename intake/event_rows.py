@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from db.models import Debtor, IngestedEvent, RejectedEvent
 from db.session import Database
@@ -79,14 +79,13 @@ def _debtor_upsert(db: Database, columns: tuple[str, ...]) -> Any:
     return _INSERTS[key]
 
 
-async def look_up(s: AsyncSession, lookups: Sequence[tuple[str, str | None]]) -> list[tuple[Any, str | None]]:
+def look_up(s: Session, lookups: Sequence[tuple[str, str | None]]) -> list[tuple[Any, str | None]]:
     """For each (event id, account): the event's row if it was seen
     before, and the event that opened the account's case (its default) if any."""
     event_ids = {event_id for event_id, _ in lookups}
     accounts = {account for _, account in lookups if account is not None}
-    # One statement (each costs a few round trips to the driver's thread), on the Core connection.
-    found = (await (await s.connection()).execute(
-        _LOOK_UP, {"event_ids": sorted(event_ids), "accounts": sorted(accounts)})).all()
+    # One statement, on the Core connection.
+    found = s.connection().execute(_LOOK_UP, {"event_ids": sorted(event_ids), "accounts": sorted(accounts)}).all()
     seen = {row.event_id: row for row in found if row.event_id in event_ids}
     opened: dict[str, str] = {}
     for row in found:
@@ -96,18 +95,18 @@ async def look_up(s: AsyncSession, lookups: Sequence[tuple[str, str | None]]) ->
             for event_id, account in lookups]
 
 
-async def write(db: Database, s: AsyncSession, items: Sequence[Record | Mark]) -> list[bool | None]:
+def write(db: Database, s: Session, items: Sequence[Record | Mark]) -> list[bool | None]:
     """The lines' writes in one transaction: new events' rows (whether each
     is new), then outcomes (None)."""
     records = [i for i in items if isinstance(i, Record)]
     marks = [i for i in items if isinstance(i, Mark)]
-    new = iter(await _record(db, s, records) if records else [])
+    new = iter(_record(db, s, records) if records else [])
     if marks:
-        await _mark(s, marks)
+        _mark(s, marks)
     return [next(new) if isinstance(i, Record) else None for i in items]
 
 
-async def _record(db: Database, s: AsyncSession, records: Sequence[Record]) -> list[bool]:
+def _record(db: Database, s: Session, records: Sequence[Record]) -> list[bool]:
     """Insert the events' pending rows and their debtors' rows: whether each
     event's row is new (False: its event id was taken, here or by another line)."""
     rows: dict[str, dict[str, Any]] = {}
@@ -115,8 +114,8 @@ async def _record(db: Database, s: AsyncSession, records: Sequence[Record]) -> l
         rows.setdefault(r.row["event_id"], r.row)
     # One row's statement run for every row (executemany: compiled once, where a multi-row
     # VALUES of the batch's size was compiled anew each time), on the Core connection.
-    conn = await s.connection()
-    inserted = set((await conn.execute(_record_insert(db), list(rows.values()))).scalars())
+    conn = s.connection()
+    inserted = set(conn.execute(_record_insert(db), list(rows.values())).scalars())
     new, debtors = [], {}
     for r in records:
         mine = r.row["event_id"] in inserted and rows.get(r.row["event_id"]) is r.row
@@ -125,19 +124,19 @@ async def _record(db: Database, s: AsyncSession, records: Sequence[Record]) -> l
             debtors.pop(r.debtor["debtor_id"], None)
             debtors[r.debtor["debtor_id"]] = r.debtor
     if debtors:
-        await conn.execute(_debtor_upsert(db, tuple(next(iter(debtors.values())))), list(debtors.values()))
+        conn.execute(_debtor_upsert(db, tuple(next(iter(debtors.values())))), list(debtors.values()))
     return new
 
 
-async def _mark(s: AsyncSession, marks: Sequence[Mark]) -> None:
+def _mark(s: Session, marks: Sequence[Mark]) -> None:
     """The events' outcomes on their rows, one UPDATE per outcome.  Only a
     row still pending: a case that handled its event first wrote what it did."""
     by_outcome: dict[tuple[str, str | None], list[str]] = {}
     for m in marks:
         by_outcome.setdefault((m.status, m.detail), []).append(m.event_id)
-    conn = await s.connection()  # Core: no ORM bulk update to set up
+    conn = s.connection()  # Core: no ORM bulk update to set up
     for (status, detail), ids in by_outcome.items():
-        await conn.execute(_MARK, {"event_ids": ids, "new_status": status, "new_detail": detail})
+        conn.execute(_MARK, {"event_ids": ids, "new_status": status, "new_detail": detail})
 
 
 async def forget(db: Database, event_id: str) -> None:

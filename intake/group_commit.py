@@ -12,16 +12,20 @@ every item queued by then, up to ``limit``.
 If that shared transaction fails with anything but an outage, each of its
 items is written again in a transaction of its own, so one bad line never
 rejects another; an outage (intake/faults.py) is every item's error.
+
+The transaction is :meth:`db.session.Database.run`'s (on SQLite in the
+database's thread): the items are taken from the queue there, once it has
+begun, and their results handed back to the waiting lines here.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from db.session import Database
 from intake.faults import outage_of
@@ -29,17 +33,16 @@ from intake.faults import outage_of
 Item = TypeVar("Item")
 
 # Writes ``items`` in the open transaction; returns one result per item, in order.
-Write = Callable[[AsyncSession, Sequence[Item]], Awaitable[Sequence[Any]]]
+Write = Callable[[Session, Sequence[Item]], Sequence[Any]]
 
 
 class GroupCommit(Generic[Item]):
-    def __init__(self, db: Database, write: Write, *, limit: int = 64,
-                 session: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None) -> None:
-        """``session``: what the items share (default a writing transaction,
-        ``db.sessions`` for reads); ``limit``: items at most (SQLite's bound variables)."""
-        self.db, self.write, self.limit = db, write, limit
-        self.session = session or db.transaction
+    def __init__(self, db: Database, write: Write, *, limit: int = 64, writes: bool = True) -> None:
+        """``writes``: the items share a writing transaction (False: a read);
+        ``limit``: items at most (SQLite's bound variables)."""
+        self.db, self.write, self.limit, self.writes = db, write, limit, writes
         self._queue: list[tuple[Item, asyncio.Future]] = []
+        self._guard = threading.Lock()  # the queue, taken from in the database's thread
         self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -49,24 +52,33 @@ class GroupCommit(Generic[Item]):
         if self._loop is not loop:  # an Ingestor reused on another event loop
             self._loop, self._lock, self._queue = loop, asyncio.Lock(), []
         done = loop.create_future()
-        self._queue.append((item, done))
+        with self._guard:
+            self._queue.append((item, done))
         while not done.done():
             async with self._lock:
                 if not done.done():
                     await self._flush()
         return done.result()
 
+    def _take(self, batch: list[tuple[Item, asyncio.Future]], abandoned: list[bool]) -> None:
+        with self._guard:
+            if not batch and not abandoned:
+                batch.extend(self._queue[:self.limit])
+                del self._queue[:self.limit]
+
     async def _flush(self) -> None:
         batch: list[tuple[Item, asyncio.Future]] = []
+        abandoned: list[bool] = []  # set once this flush is cancelled: its thread takes nothing more
+
+        def shared(s: Session) -> Sequence[Any]:
+            s.connection()  # begun (SQLite: the write lock taken): what queued meanwhile comes too
+            self._take(batch, abandoned)
+            return self.write(s, [item for item, _ in batch])
         try:
             try:
-                async with self.session() as s:
-                    await s.connection()  # begun (SQLite: the write lock taken): what queued meanwhile comes too
-                    batch, self._queue = self._queue[:self.limit], self._queue[self.limit:]
-                    results = await self.write(s, [item for item, _ in batch])
+                results = await self.db.run(shared, write=self.writes)
             except Exception as e:
-                if not batch:  # failed before it took any (BEGIN): the queue's first items share the error
-                    batch, self._queue = self._queue[:self.limit], self._queue[self.limit:]
+                self._take(batch, abandoned)  # failed before it took any (BEGIN): the first items share the error
                 if outage_of(e) is not None or len(batch) == 1:
                     for _, done in batch:
                         done.set_exception(e)
@@ -76,6 +88,8 @@ class GroupCommit(Generic[Item]):
             for (_, done), result in zip(batch, results, strict=True):
                 done.set_result(result)
         finally:
+            with self._guard:
+                abandoned.append(True)
             for _, done in batch:  # cancelled half-way: nobody waits forever
                 if not done.done():
                     done.cancel()
@@ -83,8 +97,7 @@ class GroupCommit(Generic[Item]):
     async def _one_by_one(self, batch: list[tuple[Item, asyncio.Future]]) -> None:
         for item, done in batch:
             try:
-                async with self.session() as s:
-                    [result] = await self.write(s, [item])
+                [result] = await self.db.run(lambda s: self.write(s, [item]), write=self.writes)
             except Exception as e:
                 done.set_exception(e)
             else:

@@ -207,7 +207,7 @@ class Ingestor:
         # Lines writing close together share their write transactions (intake/group_commit.py):
         # one line's pending row beside another's outcome.
         self._writes: GroupCommit[rows.Record | rows.Mark] = GroupCommit(db, partial(rows.write, db))
-        self._reads: GroupCommit[tuple[str, str | None]] = GroupCommit(db, rows.look_up, session=db.sessions)
+        self._reads: GroupCommit[tuple[str, str | None]] = GroupCommit(db, rows.look_up, writes=False)
         self._input_base: tuple[Settings | None, dict[str, Any]] = (None, {})  # see _case_payload
 
     async def ingest_lines(

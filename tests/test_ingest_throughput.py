@@ -41,12 +41,12 @@ async def test_a_line_the_database_refuses_among_others_rejects_that_line_alone(
     shared = []
     record = event_rows._record
 
-    async def refusing(db, s, records):
+    def refusing(db, s, records):
         ids = [r.row["event_id"] for r in records]
         if refused in ids:
             shared.append(len(ids))
             raise IntegrityError("INSERT INTO ingested_events", {}, Exception("CHECK constraint failed"))
-        return await record(db, s, records)
+        return record(db, s, records)
 
     monkeypatch.setattr(event_rows, "_record", refusing)
     report = await TrackingIngestor(env.client, db, settings_for(db, task_queue)).ingest_lines(
@@ -66,7 +66,7 @@ async def test_a_line_the_database_refuses_among_others_rejects_that_line_alone(
 async def test_writes_submitted_together_share_one_transaction_and_an_error_is_each_ones_own(db):
     written: list[list[str]] = []
 
-    async def write(s, items):
+    def write(s, items):
         written.append(list(items))
         if "bad" in items:
             raise IntegrityError("INSERT", {}, Exception("refused"))
@@ -78,7 +78,7 @@ async def test_writes_submitted_together_share_one_transaction_and_an_error_is_e
     assert isinstance(results[1], IntegrityError)
     assert written == [["a", "bad", "c"], ["a"], ["bad"], ["c"]]  # together, then one by one after the error
 
-    async def outage(s, items):
+    def outage(s, items):
         raise OperationalError("BEGIN", {}, Exception("unable to open database file"))
 
     down = GroupCommit(db, outage)
