@@ -204,10 +204,24 @@ class Database:
         hands every statement, cursor and commit over and back, and no
         greenlet; measured, a transaction of two statements took a fifth of
         the CPU.  On PostgreSQL it runs on the async session (asyncpg), the
-        same code through ``run_sync``."""
-        if self.dialect != "sqlite":
+        same code through ``run_sync`` (as on an in-memory SQLite database,
+        which has no file for other threads to open).
+
+        Cancelled while its thread runs, it returns only once the thread has
+        committed or rolled back (its turn at the write lock lasts as long),
+        then raises the cancellation."""
+        if self.dialect != "sqlite" or self._path in ("", ":memory:"):
+            if write and self.dialect == "sqlite":
+                async with self.transaction() as session:
+                    return await session.run_sync(work)
             async with (self._writers if write else self.sessions)() as session, session.begin():
                 return await session.run_sync(work)
+        if not write:
+            return await self._in_thread(work, write)
+        async with self._sqlite_writing():
+            return await self._in_thread(work, write)
+
+    async def _in_thread(self, work: Callable[[Session], T], write: bool) -> T:
         if self._plain is None:
             self._plain = _PlainSqlite(self.url)
         plain = self._plain
@@ -216,11 +230,14 @@ class Database:
         def in_thread() -> T:
             with (plain.writers if write else plain.readers)() as session, session.begin():
                 return work(session)
-        loop = asyncio.get_running_loop()
-        if not write:
-            return await loop.run_in_executor(plain.threads, call, in_thread)
-        async with self._sqlite_writing():
-            return await loop.run_in_executor(plain.threads, call, in_thread)
+        submitted = plain.threads.submit(call, in_thread)
+        running = asyncio.wrap_future(submitted)
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            if not submitted.cancel():  # started: its transaction ends before this does
+                await asyncio.wait({running})
+            raise
 
     def insert(self, table):
         """A dialect INSERT that supports ``on_conflict_do_nothing``."""
@@ -256,7 +273,7 @@ class Database:
     async def dispose(self) -> None:
         if self._plain is not None:
             plain, self._plain = self._plain, None
-            plain.threads.shutdown(wait=True)
+            await asyncio.to_thread(plain.threads.shutdown, True)  # the transactions under way end first
             plain.engine.dispose()
         await self.engine.dispose()
 

@@ -50,7 +50,8 @@ class GroupCommit(Generic[Item]):
         """``item`` written and committed: its result (or its error raised)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # an Ingestor reused on another event loop
-            self._loop, self._lock, self._queue = loop, asyncio.Lock(), []
+            with self._guard:
+                self._loop, self._lock, self._queue = loop, asyncio.Lock(), []
         done = loop.create_future()
         with self._guard:
             self._queue.append((item, done))

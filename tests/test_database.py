@@ -155,3 +155,32 @@ async def test_a_write_in_a_thread_inside_a_write_fails_at_once_and_the_work_see
         marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="none")
         marker.set("this task's")  # an activity's clock of record, its log context
         assert await db.run(lambda s: marker.get()) == "this task's"
+
+
+async def test_a_write_cancelled_in_its_thread_keeps_its_turn_until_its_transaction_has_ended(tmp_path):
+    """Cancelled while the database's thread runs it, a write returns only
+    once its transaction ended: no writer of this process takes the lock
+    meanwhile, and the caller's cancellation comes with the write's outcome known."""
+    await migrated_with(tmp_path / "c.db", "outer")
+    async with Database(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}") as db:
+        finished: list[bool] = []
+
+        def slow(s) -> None:
+            s.add(Lock(key="slow"))
+            s.flush()
+            time.sleep(0.3)
+            finished.append(True)
+
+        task = asyncio.create_task(db.run(slow))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert finished == [True]
+        assert await keys(db) == ["outer", "slow"]  # it had begun: the cancellation came too late to stop it
+
+
+async def test_an_in_memory_database_runs_work_on_its_one_connection():
+    async with Database("sqlite+aiosqlite://") as db:
+        assert await db.run(lambda s: s.scalar(select(1))) == 1
+        assert await db.run(lambda s: s.scalar(select(2)), write=False) == 2
