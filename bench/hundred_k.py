@@ -127,10 +127,15 @@ async def disaster(env, db: Database, ingestor: Ingestor, n: int) -> tuple[int, 
         "occurred_at": datetime.now(timezone.utc).isoformat(), "region": "CN-GD", "days": 30})])
     signalled = time.perf_counter() - t0
 
+    said = [t0]
+
     async def all_paused() -> bool:
         async with db.sessions() as s:
             paused = await s.scalar(select(func.count(func.distinct(CaseHistory.account_id))).where(
                 CaseHistory.note.like("disaster grace in CN-GD%")))
+        if time.perf_counter() - said[0] >= 60:  # a long fan-out says how far it is
+            said[0] = time.perf_counter()
+            print(f"  {paused:>7} of {in_region} paused  {said[0] - t0:7.0f} s", flush=True)
         return paused >= in_region
     await wait_until(all_paused, timeout=4 * 3600)
     paused = time.perf_counter() - t0
@@ -167,17 +172,18 @@ async def main(n: int, batch: int, database: str | None) -> None:
                     rss = rss_kib(proc.pid)
                     db_bytes = (await database_bytes(db, url) - empty) / n
                     hist = await history_bytes(env, n)
+                    # Printed now: the fan-out below may take as long again.
+                    print(f"opened and parked:        {n} cases in {opened:.0f} s ({n / opened:.1f} cases/s)")
+                    print(f"worker resident memory:   {rss / 1024:.0f} MiB ({(rss - base) / n:.0f} KiB a case over "
+                          f"the {base / 1024:.0f} MiB it starts with)")
+                    print(f"database bytes per case:  {db_bytes:.0f} "
+                          f"({'SQLite' if url.startswith('sqlite') else 'PostgreSQL'})")
+                    print(f"history bytes per case:   {hist:.0f} (Temporal, after the day-0 call)", flush=True)
                     in_region, signalled, paused, visible = await disaster(env, db, ingestor, n)
             finally:
                 stop(proc)
-    print(f"opened and parked:        {n} cases in {opened:.0f} s ({n / opened:.1f} cases/s)")
-    print(f"worker resident memory:   {rss / 1024:.0f} MiB ({(rss - base) / n:.0f} KiB a case over the "
-          f"{base / 1024:.0f} MiB it starts with)")
-    print(f"database bytes per case:  {db_bytes:.0f} ({'SQLite' if url.startswith('sqlite') else 'PostgreSQL'})")
-    print(f"history bytes per case:   {hist:.0f} (Temporal, after the day-0 call)")
     print(f"disaster fan-out:         {in_region} cases signalled in {signalled:.0f} s, all paused "
           f"{paused:.0f} s after the declaration; visibility PausedBy=disaster_grace: {visible}")
-
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
