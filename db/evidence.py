@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from db.models import EvidenceEntry
@@ -35,14 +34,6 @@ def fingerprint(payload: str) -> str:
 
 def link(prev_sha256: str, fp: str) -> str:
     return hashlib.sha256((prev_sha256 + fp).encode("ascii")).hexdigest()
-
-
-async def append(
-    db: Database, session: AsyncSession, *, account_id: str, kind: str, key: str, payload: str, at: datetime
-) -> EvidenceEntry:
-    """:func:`append_in` in an async session."""
-    return await session.run_sync(lambda s: append_in(db, s, account_id=account_id, kind=kind, key=key,
-                                                      payload=payload, at=at))
 
 
 _BY_KEY = select(EvidenceEntry).where(EvidenceEntry.idempotency_key == bindparam("key"))
