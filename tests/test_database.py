@@ -30,6 +30,16 @@ async def migrated_with(path: Path, key: str) -> None:
         s.add(Lock(key=key))
 
 
+async def bump(db: Database, served: list[int], i: int) -> None:
+    """Count one up in an async write transaction, holding the lock a while."""
+    async with db.transaction() as s:
+        row = await s.scalar(select(Lock).where(Lock.key.like("n=%")))  # holding the lock from here
+        served.append(i)
+        n = int(row.key.removeprefix("n="))
+        await asyncio.sleep(0.005)  # others ask for the lock meanwhile
+        row.key = f"n={n + 1}"
+
+
 def key_list(s) -> list[str]:
     """The lock keys, read in a plain (synchronous) session: :meth:`Database.run`'s kind of work."""
     return list(s.scalars(select(Lock.key).order_by(Lock.key)).all())
@@ -87,15 +97,7 @@ async def test_a_hundred_writers_in_one_process_take_the_sqlite_lock_in_turn(tmp
     served: list[int] = []
     async with Database(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}") as db:
 
-        async def bump(i: int) -> None:
-            async with db.transaction() as s:
-                row = await s.scalar(select(Lock).where(Lock.key.like("n=%")))  # holding the lock from here
-                served.append(i)
-                n = int(row.key.removeprefix("n="))
-                await asyncio.sleep(0.005)  # others ask for the lock meanwhile
-                row.key = f"n={n + 1}"
-
-        await asyncio.wait_for(asyncio.gather(*(bump(i) for i in range(100))), timeout=60)
+        await asyncio.wait_for(asyncio.gather(*(bump(db, served, i) for i in range(100))), timeout=60)
         assert await keys(db) == ["n=100"]
     assert served == list(range(100))
 
@@ -128,18 +130,13 @@ async def test_writers_in_threads_and_async_writers_take_the_sqlite_lock_in_turn
             time.sleep(0.005)  # others ask for the lock meanwhile
             row.key = f"n={n + 1}"
 
-        async def bump(i: int) -> None:
+        async def either(i: int) -> None:
             if i % 2:
                 await db.run(lambda s: bump_in(s, i))
-                return
-            async with db.transaction() as s:
-                row = await s.scalar(select(Lock).where(Lock.key.like("n=%")))
-                served.append(i)
-                n = int(row.key.removeprefix("n="))
-                await asyncio.sleep(0.005)
-                row.key = f"n={n + 1}"
+            else:
+                await bump(db, served, i)
 
-        await asyncio.wait_for(asyncio.gather(*(bump(i) for i in range(100))), timeout=60)
+        await asyncio.wait_for(asyncio.gather(*(either(i) for i in range(100))), timeout=60)
         assert await keys(db) == ["n=100"]
     assert served == list(range(100))  # none overtaken: none sat polling in SQLite's busy handler
 
